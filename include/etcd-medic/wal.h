@@ -1,0 +1,87 @@
+/*
+ * wal.h - verification of etcd's write-ahead log (member/wal/*.wal).
+ *
+ * File names and sequence continuity, record framing (length word, padding),
+ * record decoding (walpb.Record and the messages inside it), the CRC-32C
+ * chain across records and files, and consistent metadata.  The rules follow
+ * what etcd itself does when it starts: a torn record at the tail of the
+ * newest file is what etcd repairs (a note, verdict stays healthy); damage
+ * anywhere else is evidence, with file and byte offset.
+ */
+#ifndef ETCD_MEDIC_WAL_H
+#define ETCD_MEDIC_WAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "etcd-medic/error.h"
+#include "etcd-medic/report.h"
+
+/* A walpb.Snapshot record: the raft snapshot a WAL position refers to. */
+struct em_wal_snapshot {
+	uint64_t index;
+	uint64_t term;
+};
+
+struct em_wal_file {
+	char name[64];   /* e.g. 0000000000000001-0000000000002710.wal */
+	uint64_t seq;
+	uint64_t index;  /* raft index of the first entry the file expects */
+	uint64_t size;
+};
+
+/* What the check learnt about the WAL; owned by the caller, freed with
+ * em_wal_info_free. */
+struct em_wal_info {
+	struct em_wal_file *files; /* valid .wal names, sorted by name */
+	size_t n_files;
+	bool have_metadata;
+	uint64_t node_id;
+	uint64_t cluster_id;
+	bool have_state;           /* a raftpb.HardState record was seen */
+	uint64_t term, vote, commit;
+	struct em_wal_snapshot *snaps; /* every snapshot record, in WAL order */
+	size_t n_snaps;
+	uint64_t entries;          /* entry records decoded */
+	uint64_t last_index;       /* index of the last entry record, 0 if none */
+	uint64_t records;          /* records decoded, all types */
+	bool decoded_all;          /* every file was decoded (full mode) */
+	bool torn_tail;            /* the newest file ends in a torn record */
+	uint64_t torn_offset;      /* where etcd would truncate it */
+};
+
+void em_wal_info_free(struct em_wal_info *info);
+
+/*
+ * Checks the WAL directory dir.  `name` is how findings name the directory
+ * (e.g. "member/wal"); findings name files as name/<file>.  In sanity mode
+ * only the names and the framing of the newest file are checked; in full
+ * mode every record of every file is decoded and the CRC chain followed.
+ * Returns EM_OK when the check ran (whatever the verdict), an error only when
+ * it could not run (out of memory).
+ */
+enum em_status em_wal_check_dir(const char *dir, const char *name,
+                                enum em_check_mode mode,
+                                struct em_report *rep,
+                                struct em_wal_info *info,
+                                struct em_error *err);
+
+/*
+ * Decodes one WAL file image as the newest (last) file of a WAL that starts
+ * with it: framing, records and the CRC chain from 0.  What the fuzzer and
+ * the unit tests drive; em_wal_check_dir uses the same decoder.
+ */
+enum em_status em_wal_check_buf(const uint8_t *buf, size_t len,
+                                const char *name, struct em_report *rep,
+                                struct em_wal_info *info,
+                                struct em_error *err);
+
+/*
+ * True when etcd could open the WAL at snapshot index `index`: there is a
+ * file whose first index is <= index, and the files from it on have
+ * contiguous sequence numbers.
+ */
+bool em_wal_can_open_at(const struct em_wal_info *info, uint64_t index);
+
+#endif

@@ -1,0 +1,273 @@
+/*
+ * datadir.c - one verdict for an etcd data dir (see datadir.h).
+ *
+ * The three file checks say whether each file is intact; this module asks
+ * what etcd itself would do on start with all of them together: which
+ * snapshot it loads, whether the WAL can be opened there, whether the db is
+ * behind that snapshot without the .snap.db that would bring it forward.
+ * Those are the cases where every file is intact and etcd still fails.
+ */
+#include "etcd-medic/datadir.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DB_NAME "member/snap/db"
+#define WAL_NAME "member/wal"
+#define SNAP_NAME "member/snap"
+
+static double now_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static enum em_status join(char *out, size_t outlen, const char *a,
+                           const char *b, struct em_error *err)
+{
+	int n = snprintf(out, outlen, "%s/%s", a, b);
+
+	if (n < 0 || (size_t)n >= outlen)
+		return em_error_set(err, EM_EUSAGE, "path too long: %s/%s",
+		                    a, b);
+	return EM_OK;
+}
+
+/* 0: exists, 1: does not exist, -1: cannot tell (errno set). */
+static int path_state(const char *path, struct stat *sb)
+{
+	if (stat(path, sb) == 0)
+		return 0;
+	return errno == ENOENT ? 1 : -1;
+}
+
+/* A data dir that does not exist yet is empty when its parent exists: that
+ * is a member's first start.  When the parent is missing too, the path is
+ * more likely a mistake than a new member. */
+static enum em_status judge_missing(const char *dir,
+                                    struct em_datadir_result *res,
+                                    struct em_error *err)
+{
+	char copy[PATH_MAX];
+	struct stat sb;
+
+	snprintf(copy, sizeof(copy), "%s", dir);
+	if (path_state(dirname(copy), &sb) == 0 && S_ISDIR(sb.st_mode)) {
+		em_report_note(&res->report, "", EM_AT_FILE, 0,
+		               "data dir %s does not exist yet", dir);
+		em_report_raise(&res->report, EM_VERDICT_EMPTY);
+		return EM_OK;
+	}
+	return em_error_set(err, EM_ENOENT, "data dir %s does not exist, "
+	                    "nor does its parent directory", dir);
+}
+
+/* True if dir holds at least one entry whose name ends in suffix. */
+static bool has_suffix_entry(const char *dir, const char *suffix)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	size_t sl = strlen(suffix);
+	bool found = false;
+
+	if (d == NULL)
+		return false;
+	while (!found && (de = readdir(d)) != NULL) {
+		size_t nl = strlen(de->d_name);
+		found = nl > sl && strcmp(de->d_name + nl - sl, suffix) == 0;
+	}
+	closedir(d);
+	return found;
+}
+
+/*
+ * The snapshot records etcd accepts from the WAL: those not beyond the
+ * committed index (as wal.ValidSnapshotEntries filters them).
+ */
+static size_t valid_walsnaps(const struct em_wal_info *wal,
+                             struct em_wal_snapshot *out)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < wal->n_snaps; i++)
+		if (wal->snaps[i].index <= wal->commit)
+			out[n++] = wal->snaps[i];
+	return n;
+}
+
+/*
+ * With the snapshot etcd would load, can it open the WAL, and is the db
+ * at least as new as the snapshot (or the .snap.db that replaces it there)?
+ */
+static void cross_check(const char *snapdir, bool have_db,
+                        struct em_datadir_result *res)
+{
+	uint64_t at = res->snap.loaded ? res->snap.index : 0;
+	uint64_t cindex = res->bolt.consistent_index;
+	char path[PATH_MAX];
+	struct stat sb;
+
+	if (!em_wal_can_open_at(&res->wal, at))
+		em_report_corrupt(&res->report, WAL_NAME, EM_AT_FILE, 0,
+		                  "no WAL file covers index %llu (the snapshot "
+		                  "etcd loads) with a contiguous sequence after "
+		                  "it: etcd fails with \"wal: file not found\"",
+		                  (unsigned long long)at);
+	if (!res->snap.loaded || res->snap.index <= cindex)
+		return;
+	snprintf(path, sizeof(path), "%s/%016llx.snap.db", snapdir,
+	         (unsigned long long)res->snap.index);
+	if (stat(path, &sb) == 0)
+		return;
+	em_report_corrupt(&res->report, have_db ? DB_NAME : SNAP_NAME,
+	                  EM_AT_FILE, 0,
+	                  "db consistent_index %llu is behind snapshot %s "
+	                  "(index %llu) and %016llx.snap.db is missing: etcd "
+	                  "fails with \"failed to find database snapshot "
+	                  "file\"", (unsigned long long)cindex, res->snap.file,
+	                  (unsigned long long)res->snap.index,
+	                  (unsigned long long)res->snap.index);
+}
+
+struct paths {
+	char member[PATH_MAX];
+	char wal[PATH_MAX];
+	char snap[PATH_MAX];
+	char db[PATH_MAX];
+};
+
+static enum em_status make_paths(const char *dir, const char *wal_dir,
+                                 struct paths *p, struct em_error *err)
+{
+	if (join(p->member, sizeof(p->member), dir, "member", err) ||
+	    join(p->snap, sizeof(p->snap), p->member, "snap", err) ||
+	    join(p->db, sizeof(p->db), p->snap, "db", err))
+		return err ? err->status : EM_EUSAGE;
+	if (wal_dir != NULL) {
+		if (snprintf(p->wal, sizeof(p->wal), "%s", wal_dir) >=
+		    (int)sizeof(p->wal))
+			return em_error_set(err, EM_EUSAGE, "path too long: %s",
+			                    wal_dir);
+		return EM_OK;
+	}
+	return join(p->wal, sizeof(p->wal), p->member, "wal", err);
+}
+
+/* Runs the file checks and the cross-checks on a dir that has member data. */
+static enum em_status check_member(const struct paths *p,
+                                   enum em_check_mode mode,
+                                   struct em_datadir_result *res,
+                                   struct em_error *err)
+{
+	struct em_wal_snapshot *ws = NULL;
+	struct stat sb;
+	bool have_wal = has_suffix_entry(p->wal, ".wal");
+	bool have_db = path_state(p->db, &sb) == 0;
+	enum em_status st;
+	size_t nws = 0;
+
+	if (!have_wal && !have_db && !has_suffix_entry(p->snap, ".snap")) {
+		em_report_note(&res->report, "member", EM_AT_FILE, 0,
+		               "member dir holds no WAL, db or snapshot");
+		em_report_raise(&res->report, EM_VERDICT_EMPTY);
+		return EM_OK;
+	}
+	if (!have_wal)
+		em_report_corrupt(&res->report, WAL_NAME, EM_AT_FILE, 0,
+		                  "no WAL files: the member's identity and raft "
+		                  "log are lost%s", have_db ?
+		                  " though its db exists" : "");
+	if (have_db) {
+		st = em_bolt_check_file(p->db, DB_NAME, mode, &res->report,
+		                        &res->bolt, err);
+		if (st != EM_OK)
+			return st;
+	}
+	if (!have_wal)
+		return EM_OK;
+	st = em_wal_check_dir(p->wal, WAL_NAME, mode, &res->report, &res->wal,
+	                      err);
+	if (st != EM_OK)
+		return st;
+	if (res->wal.decoded_all) {
+		ws = calloc(res->wal.n_snaps + 1, sizeof(*ws));
+		if (ws == NULL)
+			return em_error_set(err, EM_ENOMEM, "out of memory");
+		nws = valid_walsnaps(&res->wal, ws);
+	}
+	st = em_snap_check_dir(p->snap, SNAP_NAME, mode, ws, nws,
+	                       res->wal.decoded_all, &res->report, &res->snap,
+	                       err);
+	if (st == EM_OK && res->wal.decoded_all &&
+	    res->report.verdict == EM_VERDICT_HEALTHY)
+		cross_check(p->snap, have_db, res);
+	free(ws);
+	return st;
+}
+
+enum em_status em_datadir_check(const char *dir, const char *wal_dir,
+                                enum em_check_mode mode,
+                                struct em_datadir_result *res,
+                                struct em_error *err)
+{
+	struct paths p;
+	struct stat sb;
+	double t0 = now_seconds();
+	enum em_status st;
+	int s;
+
+	memset(res, 0, sizeof(*res));
+	em_report_init(&res->report);
+	res->bolt.meta_used = -1;
+	res->mode = mode;
+	s = path_state(dir, &sb);
+	if (s == 1) {
+		st = judge_missing(dir, res, err);
+		goto done;
+	}
+	if (s < 0) {
+		em_report_block(&res->report, EM_VERDICT_UNREADABLE, "",
+		                "cannot stat data dir %s: %s", dir,
+		                strerror(errno));
+		st = EM_OK;
+		goto done;
+	}
+	if (!S_ISDIR(sb.st_mode)) {
+		st = em_error_set(err, EM_EUSAGE, "%s is not a directory", dir);
+		goto done;
+	}
+	st = make_paths(dir, wal_dir, &p, err);
+	if (st != EM_OK)
+		goto done;
+	s = path_state(p.member, &sb);
+	if (s == 1) {
+		em_report_note(&res->report, "member", EM_AT_FILE, 0,
+		               "no member dir: a new member");
+		em_report_raise(&res->report, EM_VERDICT_EMPTY);
+	} else if (s < 0 || access(p.member, R_OK | X_OK) != 0) {
+		em_report_block(&res->report, EM_VERDICT_UNREADABLE, "member",
+		                "cannot read %s: %s", p.member,
+		                strerror(errno));
+	} else {
+		st = check_member(&p, mode, res, err);
+	}
+done:
+	res->seconds = now_seconds() - t0;
+	return st;
+}
+
+void em_datadir_result_free(struct em_datadir_result *res)
+{
+	em_report_free(&res->report);
+	em_wal_info_free(&res->wal);
+}
