@@ -3,46 +3,50 @@
  *
  * etcd keeps its key space in a bbolt B+tree file (member/snap/db).  This
  * module judges such a file from its bytes alone, written from the format
- * (see ../shared/reference/etcd-formats.md, section C), not from bbolt's
- * code.  What it checks, and why:
+ * (../shared/reference/etcd-formats.md, section C), not from bbolt's code.
+ * What it checks, and why:
  *
  *  - both meta pages (magic, version, FNV-1a checksum); the valid one with
  *    the higher txid is used, as bbolt does.  One bad meta page is what a
  *    crash while writing it leaves, and bbolt falls back to the other: that
  *    is a note, not damage.
- *  - a walk of every bucket from the root, nested and inline: page ids,
- *    flags, element extents, overflow runs inside the file and below the
- *    high-water mark, keys strictly ascending and inside the bounds set by
- *    the parent branch, no page reached twice (which also stops cycles).
- *  - the freelist when it is synced (etcd on Linux does not sync it: then
- *    the free pages are simply the unreachable ones, as in bbolt), every
- *    page below the high-water mark either reachable or free, never both.
- *  - what etcd needs: `meta/consistent_index` well formed, and the `key`
- *    bucket present once etcd has applied anything.
+ *  - every bucket from the root, nested and inline: page ids, flags,
+ *    element extents, overflow runs below the high-water mark, keys
+ *    strictly ascending and inside the bounds set by the parent branch, no
+ *    page reached twice (which also makes cycles harmless).
+ *  - the freelist when it is synced (etcd on Linux does not sync it; then
+ *    the free pages are the unreachable ones, as in bbolt), and every page
+ *    below the high-water mark reachable or free, never both.
+ *  - what etcd needs: `meta/consistent_index` and the compaction revisions
+ *    well formed, and the `key` bucket present once etcd applied anything.
  *
- * Speed: a tree walk touches pages in key order, which on a cold cache is
- * random I/O.  The file is mapped read-only and the kernel is asked up
- * front to read all of it in file order (POSIX_FADV_WILLNEED), so the disk
- * streams sequentially while the walk consumes pages; a page the walk needs
- * before the stream reaches it costs one extra read.  Memory beyond the
- * mapping is two bits per page plus the walk's stack.
+ * Speed.  A tree walk visits pages in key order, which is random I/O on a
+ * cold cache, and touching a large mapping page by page is slow too (a TLB
+ * miss and often a fault per page).  So the file is read with pread, in
+ * file order, in sweeps: a sweep visits every pending page in ascending
+ * page id; a branch adds its children as pending, and children after it
+ * are visited in the same sweep, those before it in the next.  A sweep
+ * reads runs of nearby pending pages in one call.  The leaves, nearly all
+ * of the file, come in one ascending pass; the few sweeps more cover the
+ * upper levels that copy-on-write scattered.
+ *
+ * Memory: 9 bytes and 3 bits per page (bounds references, bucket role,
+ * bitmaps), the separator keys of the branch pages (about 21 bytes per
+ * page for etcd's 17-byte revision keys), and a 1 MiB read window.  The
+ * file itself is never held.
  */
 #include "etcd-medic/bolt.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <setjmp.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Page layout (bbolt page.go): a 16-byte header, then elements. */
+/* Page layout (bbolt page.go): a 16-byte header, then 16-byte elements. */
 #define PAGE_HDR 16u
 #define ELEM_SIZE 16u
 #define META_OFF PAGE_HDR
@@ -52,7 +56,6 @@
 
 #define FLAG_BRANCH 0x01u
 #define FLAG_LEAF 0x02u
-#define FLAG_META 0x04u
 #define FLAG_FREELIST 0x10u
 #define LEAF_BUCKET 0x01u
 
@@ -62,51 +65,77 @@
 #define MAX_KEY 32768u
 #define MAX_VALUE 0x7FFFFFFEu   /* (1 << 31) - 2 */
 #define MIN_PAGE 512u
-#define MAX_PAGE (1u << 24)
+#define MAX_PAGE (1u << 20)     /* etcd uses the OS page size: 4-64 KiB */
 
-/* etcd's meta bucket key holding the index of the last applied entry. */
-static const char CINDEX_KEY[] = "consistent_index";
+#define WINDOW (1u << 20)       /* read window */
+#define GAP (256u << 10)        /* read through gaps up to this size */
+#define ARENA_MAX (1ull << 31)  /* separator keys held at most */
+
+/* What a tree is, for the few buckets etcd needs us to look into. */
+enum role { ROLE_ROOT, ROLE_META, ROLE_CLUSTER, ROLE_OTHER };
 
 struct meta {
 	uint32_t magic, version, page_size, flags;
 	uint64_t root, sequence, freelist, pgid, txid, checksum;
 };
 
-/* Which bucket a tree belongs to, for the few etcd needs us to look into. */
-enum bucket_role { ROLE_ROOT, ROLE_META, ROLE_CLUSTER, ROLE_OTHER };
-
-/* A key range: lo inclusive, hi exclusive; a NULL pointer means unbounded. */
-struct keyref {
+/* A key: bytes and length; p == NULL means "no bound". */
+struct key {
 	const uint8_t *p;
 	uint32_t len;
 };
 
-/* One page being walked: the DFS keeps these on an explicit stack. */
-struct frame {
-	uint64_t pgid;
-	const uint8_t *page;
-	uint32_t count;
-	uint32_t next;          /* element to visit next */
-	struct keyref lo, hi;   /* bounds from the parent branch */
-	struct keyref prev;     /* last key seen on this page */
-	enum bucket_role role;
-	uint8_t is_branch;
+/* Bounds of a pending page: offsets of its separator keys in the arena
+ * (0: unbounded).  lo is inclusive, hi exclusive. */
+struct bounds {
+	uint32_t lo, hi;
+};
+
+/* Where the bytes come from: a file read through a window, or a buffer. */
+struct source {
+	int fd;                 /* -1: read from buf */
+	const uint8_t *buf;
+	uint64_t len;
+	uint8_t *win;
+	uint64_t win_off, win_len;
+	int err;                /* first read error, 0 if none */
+	uint64_t err_off;
 };
 
 struct walk {
-	const uint8_t *buf;
-	size_t len;
+	struct source src;
 	const char *name;
 	enum em_check_mode mode;
 	struct em_report *rep;
 	struct em_bolt_info *info;
 	uint32_t psize;
-	uint64_t hwm;           /* meta.pgid */
-	uint8_t *reached;       /* bitmap over [0, hwm) */
-	uint8_t *freed;         /* bitmap over [0, hwm), synced freelist only */
-	struct frame *stack;
-	size_t depth, cap;
+	uint64_t hwm;           /* meta.pgid: pages [0, hwm) are allocated */
+	uint64_t *reached;      /* bitmaps over [0, hwm) */
+	uint64_t *pending;
+	uint64_t *freed;
+	uint64_t n_pending;
+	struct bounds *bounds;  /* per page, valid while pending */
+	uint8_t *roles;         /* per page, valid while pending */
+	uint8_t *arena;         /* separator keys: u32 length, bytes */
+	uint64_t arena_len, arena_cap;
+	uint8_t *big;           /* elements of a page larger than WINDOW */
+	size_t big_cap;
+	uint32_t *refs;         /* scratch: arena offsets of a branch's keys */
+	uint8_t prev[MAX_KEY];  /* previous key of the page being visited */
+	uint32_t prev_len;
 	bool nomem;
+};
+
+/* A page being visited. */
+struct view {
+	uint64_t id;
+	uint64_t off;           /* file offset */
+	uint64_t span;          /* bytes, overflow included */
+	const uint8_t *whole;   /* the whole page, or NULL for a big one */
+	const uint8_t *elems;   /* header and elements */
+	uint32_t count;
+	struct bounds b;        /* arena offsets: the arena may move */
+	enum role role;
 };
 
 /* ---- little helpers ---------------------------------------------------- */
@@ -133,17 +162,45 @@ static uint64_t ld64(const uint8_t *p)
 	return v;
 }
 
-static bool bit_get(const uint8_t *bm, uint64_t i)
+static uint64_t be64(const uint8_t *p)
 {
-	return (bm[i >> 3] >> (i & 7)) & 1u;
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
 }
 
-static void bit_set(uint8_t *bm, uint64_t i)
+static bool bit_get(const uint64_t *bm, uint64_t i)
 {
-	bm[i >> 3] |= (uint8_t)(1u << (i & 7));
+	return (bm[i >> 6] >> (i & 63)) & 1u;
 }
 
-static int key_cmp(struct keyref a, struct keyref b)
+static void bit_set(uint64_t *bm, uint64_t i)
+{
+	bm[i >> 6] |= 1ull << (i & 63);
+}
+
+static void bit_clear(uint64_t *bm, uint64_t i)
+{
+	bm[i >> 6] &= ~(1ull << (i & 63));
+}
+
+/* The first set bit at or after i, or n if none below n. */
+static uint64_t bit_next(const uint64_t *bm, uint64_t i, uint64_t n)
+{
+	while (i < n) {
+		uint64_t word = bm[i >> 6] >> (i & 63);
+		if (word != 0) {
+			i += (uint64_t)__builtin_ctzll(word);
+			return i < n ? i : n;
+		}
+		i = (i | 63) + 1;
+	}
+	return n;
+}
+
+static int key_cmp(struct key a, struct key b)
 {
 	uint32_t n = a.len < b.len ? a.len : b.len;
 	int c = n ? memcmp(a.p, b.p, n) : 0;
@@ -154,21 +211,19 @@ static int key_cmp(struct keyref a, struct keyref b)
 }
 
 /* A short printable form of a key for evidence messages. */
-static const char *key_str(struct keyref k, char *out, size_t outlen)
+static const char *key_str(struct key k, char *out, size_t outlen)
 {
 	size_t o = 0;
+	uint32_t i;
 
-	for (uint32_t i = 0; i < k.len && o + 5 < outlen; i++) {
+	for (i = 0; i < k.len && o + 8 < outlen; i++) {
 		uint8_t c = k.p[i];
 		if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\')
 			out[o++] = (char)c;
 		else
 			o += (size_t)snprintf(out + o, outlen - o, "\\x%02x", c);
 	}
-	if (o + 4 < outlen && (size_t)k.len > o)
-		strcpy(out + o, "...");
-	else
-		out[o] = '\0';
+	snprintf(out + o, outlen - o, "%s", i < k.len ? "..." : "");
 	return out;
 }
 
@@ -183,8 +238,66 @@ static uint64_t fnv1a64(const uint8_t *p, size_t n)
 	return h;
 }
 
-#define PAGE_EVIDENCE(w, id, ...) \
+#define EVIDENCE(w, id, ...) \
 	em_report_corrupt((w)->rep, (w)->name, EM_AT_PAGE, (id), __VA_ARGS__)
+
+/* ---- reading ------------------------------------------------------------ */
+
+static bool src_has(const struct source *s, uint64_t off, uint64_t n)
+{
+	return s->fd < 0 ||
+	       (off >= s->win_off && off + n <= s->win_off + s->win_len);
+}
+
+/*
+ * Returns n bytes at off (the caller has checked off + n <= file size),
+ * reading `want` bytes (at least n) into the window if they are not there.
+ * The pointer is valid until the next call.  NULL on a read error, which is
+ * recorded: a file we cannot read is unreadable, never corrupt.
+ */
+static const uint8_t *src_get(struct source *s, uint64_t off, uint64_t n,
+                              uint64_t want)
+{
+	uint64_t got = 0;
+
+	if (s->fd < 0)
+		return s->buf + off;
+	if (src_has(s, off, n))
+		return s->win + (off - s->win_off);
+	if (s->err || n > WINDOW)
+		return NULL;
+	if (want < n)
+		want = n;
+	if (want > WINDOW)
+		want = WINDOW;
+	if (want > s->len - off)
+		want = s->len - off;
+	while (got < want) {
+		ssize_t r = pread(s->fd, s->win + got, (size_t)(want - got),
+		                  (off_t)(off + got));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			s->err = r < 0 ? errno : EIO;
+			s->err_off = off + got;
+			s->win_len = 0;
+			return NULL;
+		}
+		got += (uint64_t)r;
+	}
+	s->win_off = off;
+	s->win_len = got;
+	return s->win;
+}
+
+/* Bytes [rel, rel + n) of the page in view. */
+static const uint8_t *view_get(struct walk *w, const struct view *v,
+                               uint64_t rel, uint64_t n)
+{
+	if (v->whole != NULL)
+		return v->whole + rel;
+	return src_get(&w->src, v->off + rel, n, n);
+}
 
 /* ---- meta pages --------------------------------------------------------- */
 
@@ -205,10 +318,9 @@ static void meta_read(const uint8_t *page, struct meta *m)
 }
 
 /*
- * Validates a meta page the way bbolt does (magic, version, checksum), plus
- * the checksum-0 case that bbolt 1.3.6 let through and 1.3.7 rejects: a
- * zeroed checksum is damage, never something bbolt writes.  Returns NULL if
- * valid, else why not.
+ * Validates a meta page as bbolt does (magic, version, checksum).  bbolt
+ * 1.3.6 let a zero checksum through, 1.3.7 does not: a zeroed checksum is
+ * damage, never something bbolt writes.  NULL if valid, else why not.
  */
 static const char *meta_invalid(const uint8_t *page, const struct meta *m)
 {
@@ -226,71 +338,80 @@ static bool page_size_ok(uint32_t ps)
 	return ps >= MIN_PAGE && ps <= MAX_PAGE && (ps & (ps - 1)) == 0;
 }
 
+/* Reads the meta page at off into m; returns why it is invalid or NULL. */
+static const char *meta_at(struct walk *w, uint64_t off, struct meta *m)
+{
+	const uint8_t *p;
+
+	if (off + META_OFF + META_SIZE > w->src.len)
+		return "beyond the end of the file";
+	p = src_get(&w->src, off, META_OFF + META_SIZE, META_OFF + META_SIZE);
+	if (p == NULL)
+		return "read error";
+	meta_read(p, m);
+	return meta_invalid(p, m);
+}
+
 /*
- * Finds the page size: from meta 0 if it is valid, else by probing for a
- * valid meta 1 at each power of two (as bbolt 1.3.11 does).
+ * The page size: from meta 0 if it is valid, else by probing for a valid
+ * meta 1 at each power of two (as bbolt 1.3.11 does).  0 if none found.
  */
-static uint32_t find_page_size(const uint8_t *buf, size_t len)
+static uint32_t find_page_size(struct walk *w)
 {
 	struct meta m;
 
-	if (len >= META_OFF + META_SIZE) {
-		meta_read(buf, &m);
-		if (meta_invalid(buf, &m) == NULL && page_size_ok(m.page_size))
-			return m.page_size;
-	}
-	for (uint32_t ps = MIN_PAGE; ps <= MAX_PAGE; ps <<= 1) {
-		if ((uint64_t)ps + META_OFF + META_SIZE > len)
-			break;
-		meta_read(buf + ps, &m);
-		if (meta_invalid(buf + ps, &m) == NULL && m.page_size == ps)
+	if (meta_at(w, 0, &m) == NULL && page_size_ok(m.page_size))
+		return m.page_size;
+	for (uint32_t ps = MIN_PAGE; ps <= MAX_PAGE; ps <<= 1)
+		if (meta_at(w, ps, &m) == NULL && m.page_size == ps)
 			return ps;
-	}
 	return 0;
 }
 
 /*
- * Picks the meta page bbolt would use and checks its fields.  Returns the
- * index (0 or 1) or -1 if the db cannot be opened at all.
+ * Picks the meta page bbolt would use.  Returns its index (0 or 1), or -1
+ * when bbolt could not open the file at all (evidence recorded).
  */
 static int choose_meta(struct walk *w, struct meta *out)
 {
 	struct meta m[2];
 	const char *why[2];
-	bool ok[2];
 	int pick;
 
-	w->psize = find_page_size(w->buf, w->len);
+	w->psize = find_page_size(w);
+	if (w->src.err)
+		return -1;
 	if (w->psize == 0) {
-		if (w->len < META_OFF + META_SIZE)
-			PAGE_EVIDENCE(w, 0, "file of %zu bytes is too short "
-			              "to hold a meta page", w->len);
+		if (w->src.len < META_OFF + META_SIZE)
+			EVIDENCE(w, 0, "file of %llu bytes is too short to "
+			         "hold a meta page",
+			         (unsigned long long)w->src.len);
 		else
-			PAGE_EVIDENCE(w, 0, "no valid meta page: neither "
-			              "page 0 nor a page 1 at any page size "
-			              "has a valid magic, version and checksum");
+			EVIDENCE(w, 0, "no valid meta page: neither page 0 "
+			         "nor a page 1 at any page size has a valid "
+			         "magic, version and checksum");
 		return -1;
 	}
-	if (w->len < 2 * (uint64_t)w->psize) {
-		PAGE_EVIDENCE(w, 1, "file of %zu bytes is shorter than two "
-		              "pages of %u bytes", w->len, w->psize);
+	if (w->src.len < 2 * (uint64_t)w->psize) {
+		EVIDENCE(w, 1, "file of %llu bytes is shorter than two pages "
+		         "of %u bytes", (unsigned long long)w->src.len,
+		         w->psize);
 		return -1;
 	}
 	for (int i = 0; i < 2; i++) {
-		const uint8_t *pg = w->buf + (size_t)i * w->psize;
-		meta_read(pg, &m[i]);
-		why[i] = meta_invalid(pg, &m[i]);
+		why[i] = meta_at(w, (uint64_t)i * w->psize, &m[i]);
 		if (why[i] == NULL && m[i].page_size != w->psize)
 			why[i] = "page size differs from the other meta page";
-		ok[i] = why[i] == NULL;
 	}
-	if (!ok[0] && !ok[1]) {
-		PAGE_EVIDENCE(w, 0, "meta page 0 invalid: %s", why[0]);
-		PAGE_EVIDENCE(w, 1, "meta page 1 invalid: %s", why[1]);
+	if (w->src.err)
+		return -1;
+	if (why[0] && why[1]) {
+		EVIDENCE(w, 0, "meta page 0 invalid: %s", why[0]);
+		EVIDENCE(w, 1, "meta page 1 invalid: %s", why[1]);
 		return -1;
 	}
-	pick = (ok[0] && ok[1]) ? (m[1].txid > m[0].txid) : (ok[1] ? 1 : 0);
-	if (!ok[pick ^ 1])
+	pick = (!why[0] && !why[1]) ? (m[1].txid > m[0].txid) : (why[0] != NULL);
+	if (why[pick ^ 1])
 		em_report_note(w->rep, w->name, EM_AT_PAGE, (uint64_t)(pick ^ 1),
 		               "meta page %d invalid (%s); bbolt uses meta "
 		               "page %d (txid %llu), as after a crash during a "
@@ -300,234 +421,214 @@ static int choose_meta(struct walk *w, struct meta *out)
 	return pick;
 }
 
-/* Checks the fields of the chosen meta that the checksum cannot vouch for
- * (a bug or a bad write before the checksum was computed). */
+/* The fields of the chosen meta that its checksum cannot vouch for (a bug
+ * or a bad write before the checksum was computed). */
 static bool meta_fields_ok(struct walk *w, int idx, const struct meta *m)
 {
-	uint64_t file_pages = w->len / w->psize;
+	uint64_t file_pages = w->src.len / w->psize;
 	bool ok = true;
 
 	if (m->pgid < 3 || m->pgid > file_pages) {
-		PAGE_EVIDENCE(w, (uint64_t)idx, "high-water mark %llu does not "
-		              "fit a file of %llu pages (%zu bytes)",
-		              (unsigned long long)m->pgid,
-		              (unsigned long long)file_pages, w->len);
+		EVIDENCE(w, (uint64_t)idx, "high-water mark %llu does not fit "
+		         "a file of %llu pages (%llu bytes): truncated?",
+		         (unsigned long long)m->pgid,
+		         (unsigned long long)file_pages,
+		         (unsigned long long)w->src.len);
 		ok = false;
 	}
 	if (m->root < 2 || m->root >= m->pgid) {
-		PAGE_EVIDENCE(w, (uint64_t)idx, "root bucket page %llu outside "
-		              "[2, %llu)", (unsigned long long)m->root,
-		              (unsigned long long)m->pgid);
+		EVIDENCE(w, (uint64_t)idx, "root bucket page %llu outside "
+		         "[2, %llu)", (unsigned long long)m->root,
+		         (unsigned long long)m->pgid);
 		ok = false;
 	}
 	if (m->freelist != NO_FREELIST &&
 	    (m->freelist < 2 || m->freelist >= m->pgid)) {
-		PAGE_EVIDENCE(w, (uint64_t)idx, "freelist page %llu outside "
-		              "[2, %llu)", (unsigned long long)m->freelist,
-		              (unsigned long long)m->pgid);
+		EVIDENCE(w, (uint64_t)idx, "freelist page %llu outside "
+		         "[2, %llu)", (unsigned long long)m->freelist,
+		         (unsigned long long)m->pgid);
 		ok = false;
 	}
 	return ok;
 }
 
-/* ---- pages -------------------------------------------------------------- */
+/* ---- pending pages ------------------------------------------------------ */
 
-/*
- * Returns the page at id after checking that it lies inside the file and
- * below the high-water mark with its whole overflow run, that its header
- * names it, and that no page of the run was reached before.  Marks the run
- * reached.  NULL if it must not be read further.
- */
-static const uint8_t *claim_page(struct walk *w, uint64_t id, uint64_t from)
+/* Appends a key to the arena; returns its offset (never 0), or 0 when out
+ * of memory (recorded). */
+static uint32_t arena_add(struct walk *w, struct key k)
 {
-	const uint8_t *p;
-	uint64_t ovf, hdr_id;
+	uint64_t need = w->arena_len + 4 + k.len;
+	uint32_t at;
 
-	if (id < 2 || id >= w->hwm) {
-		PAGE_EVIDENCE(w, from, "refers to page %llu, outside the "
-		              "allocated pages [2, %llu)",
-		              (unsigned long long)id, (unsigned long long)w->hwm);
-		return NULL;
-	}
-	p = w->buf + id * (uint64_t)w->psize;
-	hdr_id = ld64(p);
-	ovf = ld32(p + 12);
-	if (hdr_id != id) {
-		PAGE_EVIDENCE(w, id, "page header says id %llu (referenced "
-		              "from page %llu)", (unsigned long long)hdr_id,
-		              (unsigned long long)from);
-		return NULL;
-	}
-	if (id + ovf >= w->hwm) {
-		PAGE_EVIDENCE(w, id, "overflow of %llu pages runs past the "
-		              "high-water mark %llu", (unsigned long long)ovf,
-		              (unsigned long long)w->hwm);
-		return NULL;
-	}
-	for (uint64_t i = id; i <= id + ovf; i++) {
-		if (bit_get(w->reached, i)) {
-			PAGE_EVIDENCE(w, i, "reached twice (again from page "
-			              "%llu): shared or cyclic page reference",
-			              (unsigned long long)from);
-			return NULL;
+	if (need > w->arena_cap) {
+		uint64_t cap = w->arena_cap ? w->arena_cap * 2 : 1u << 16;
+		uint8_t *a;
+		while (cap < need)
+			cap *= 2;
+		if (cap > ARENA_MAX || (a = realloc(w->arena, cap)) == NULL) {
+			w->nomem = true;
+			return 0;
 		}
+		w->arena = a;
+		w->arena_cap = cap;
 	}
-	for (uint64_t i = id; i <= id + ovf; i++)
-		bit_set(w->reached, i);
-	if (w->info)
-		w->info->pages_reachable += ovf + 1;
-	return p;
+	at = (uint32_t)w->arena_len;
+	memcpy(w->arena + at, &k.len, 4);
+	memcpy(w->arena + at + 4, k.p, k.len);
+	w->arena_len = need;
+	return at;
 }
 
-/* Bytes a page spans, including its overflow run. */
-static uint64_t page_span(const struct walk *w, const uint8_t *p)
+static struct key arena_key(const struct walk *w, uint32_t at)
 {
-	return ((uint64_t)ld32(p + 12) + 1) * w->psize;
+	struct key k = { NULL, 0 };
+
+	if (at != 0) {
+		memcpy(&k.len, w->arena + at, 4);
+		k.p = w->arena + at + 4;
+	}
+	return k;
 }
 
 /*
- * Checks that count elements and every key (and leaf value) they point to
- * lie inside `span` bytes of the page.  Works for real pages and for the
- * page images of inline buckets alike.
+ * Makes page id pending: it will be visited by this sweep if it lies ahead,
+ * else by the next.  A page reached a second time is damage (two parents,
+ * or a cycle) and is not visited again.
  */
-static bool elements_fit(struct walk *w, uint64_t id, const uint8_t *p,
+static void add_pending(struct walk *w, uint64_t id, uint64_t from,
+                        uint32_t elem, struct bounds b, enum role role)
+{
+	if (id < 2 || id >= w->hwm) {
+		EVIDENCE(w, from, "element %u refers to page %llu, outside the "
+		         "allocated pages [2, %llu)", elem,
+		         (unsigned long long)id, (unsigned long long)w->hwm);
+		return;
+	}
+	if (bit_get(w->reached, id)) {
+		EVIDENCE(w, id, "reached twice (again from page %llu element "
+		         "%u): shared or cyclic page reference",
+		         (unsigned long long)from, elem);
+		return;
+	}
+	bit_set(w->reached, id);
+	bit_set(w->pending, id);
+	w->n_pending++;
+	w->bounds[id] = b;
+	w->roles[id] = (uint8_t)role;
+}
+
+/* How many bytes from page id on are worth one read: the page and the
+ * pending pages after it, as long as the gaps between them are small. */
+static uint64_t read_ahead(const struct walk *w, uint64_t id)
+{
+	uint64_t last = id, limit = id + WINDOW / w->psize;
+	uint64_t gap = GAP / w->psize;
+
+	if (limit > w->hwm)
+		limit = w->hwm;
+	for (;;) {
+		uint64_t nx = bit_next(w->pending, last + 1, limit);
+		if (nx >= limit || nx - last > gap)
+			break;
+		last = nx;
+	}
+	return (last - id + 1) * w->psize;
+}
+
+/* ---- visiting pages ----------------------------------------------------- */
+
+/*
+ * Checks that the elements and every key (and leaf value) they point to lie
+ * inside the page, with sane sizes and flags.  For real pages and the page
+ * images of inline buckets alike (for those, id is the containing page).
+ */
+static bool elements_fit(struct walk *w, uint64_t id, const uint8_t *elems,
                          uint64_t span, uint32_t count, bool leaf)
 {
 	if (PAGE_HDR + (uint64_t)count * ELEM_SIZE > span) {
-		PAGE_EVIDENCE(w, id, "%u elements do not fit in %llu bytes",
-		              count, (unsigned long long)span);
+		EVIDENCE(w, id, "%u elements do not fit in %llu bytes", count,
+		         (unsigned long long)span);
 		return false;
 	}
 	for (uint32_t i = 0; i < count; i++) {
 		uint64_t off = PAGE_HDR + (uint64_t)i * ELEM_SIZE;
-		const uint8_t *e = p + off;
+		const uint8_t *e = elems + off;
 		uint64_t pos = leaf ? ld32(e + 4) : ld32(e);
 		uint64_t ksz = leaf ? ld32(e + 8) : ld32(e + 4);
 		uint64_t vsz = leaf ? ld32(e + 12) : 0;
 
 		if (ksz == 0 || ksz > MAX_KEY) {
-			PAGE_EVIDENCE(w, id, "element %u: key size %llu outside "
-			              "[1, %u]", i, (unsigned long long)ksz,
-			              MAX_KEY);
+			EVIDENCE(w, id, "element %u: key size %llu outside "
+			         "[1, %u]", i, (unsigned long long)ksz, MAX_KEY);
 			return false;
 		}
 		if (vsz > MAX_VALUE || off + pos + ksz + vsz > span) {
-			PAGE_EVIDENCE(w, id, "element %u: key/value at +%llu, "
-			              "%llu+%llu bytes, outside the page's %llu "
-			              "bytes", i, (unsigned long long)(off + pos),
-			              (unsigned long long)ksz,
-			              (unsigned long long)vsz,
-			              (unsigned long long)span);
+			EVIDENCE(w, id, "element %u: key and value at +%llu "
+			         "(%llu + %llu bytes) run past the page's %llu "
+			         "bytes", i, (unsigned long long)(off + pos),
+			         (unsigned long long)ksz,
+			         (unsigned long long)vsz,
+			         (unsigned long long)span);
 			return false;
 		}
 		if (leaf && (ld32(e) & ~LEAF_BUCKET) != 0) {
-			PAGE_EVIDENCE(w, id, "element %u: unknown leaf flags "
-			              "0x%x", i, ld32(e));
+			EVIDENCE(w, id, "element %u: unknown leaf flags 0x%x", i,
+			         ld32(e));
 			return false;
 		}
 	}
 	return true;
 }
 
-static struct keyref elem_key(const uint8_t *p, uint32_t i, bool leaf)
+/* Element i's key (and for a leaf, value) position within its page. */
+static void elem_pos(const uint8_t *elems, uint32_t i, bool leaf,
+                     uint64_t *koff, uint32_t *klen, uint32_t *vlen)
 {
-	const uint8_t *e = p + PAGE_HDR + (size_t)i * ELEM_SIZE;
-	struct keyref k;
+	const uint8_t *e = elems + PAGE_HDR + (size_t)i * ELEM_SIZE;
 
-	k.p = e + (leaf ? ld32(e + 4) : ld32(e));
-	k.len = leaf ? ld32(e + 8) : ld32(e + 4);
-	return k;
+	*koff = PAGE_HDR + (uint64_t)i * ELEM_SIZE +
+	        (leaf ? ld32(e + 4) : ld32(e));
+	*klen = leaf ? ld32(e + 8) : ld32(e + 4);
+	*vlen = leaf ? ld32(e + 12) : 0;
 }
 
 /*
- * Checks that key k of element i is above the previous key of the page (or
- * at least the parent's lower bound) and below the parent's upper bound.
+ * Checks that key k (element i) lies above the previous key of its page, at
+ * or above the parent's separator, below the next separator; then makes it
+ * the previous key.
  */
 static bool key_in_order(struct walk *w, uint64_t id, uint32_t i,
-                         struct keyref k, const struct frame *f)
+                         struct key k, struct bounds bd)
 {
-	char a[96], b[96];
+	struct key prev = { w->prev, w->prev_len };
+	struct key lo = arena_key(w, bd.lo), hi = arena_key(w, bd.hi);
+	char a[100], b[100];
 
-	if (i > 0 && key_cmp(f->prev, k) >= 0) {
-		PAGE_EVIDENCE(w, id, "key %u \"%s\" not above the previous "
-		              "key \"%s\"", i, key_str(k, a, sizeof(a)),
-		              key_str(f->prev, b, sizeof(b)));
+	if (i > 0 && key_cmp(prev, k) >= 0) {
+		EVIDENCE(w, id, "key %u \"%s\" is not above the previous key "
+		         "\"%s\"", i, key_str(k, a, sizeof(a)),
+		         key_str(prev, b, sizeof(b)));
 		return false;
 	}
-	if (i == 0 && f->lo.p && key_cmp(k, f->lo) < 0) {
-		PAGE_EVIDENCE(w, id, "first key \"%s\" below the parent's "
-		              "separator \"%s\"", key_str(k, a, sizeof(a)),
-		              key_str(f->lo, b, sizeof(b)));
+	if (i == 0 && lo.p && key_cmp(k, lo) < 0) {
+		EVIDENCE(w, id, "first key \"%s\" is below the parent's "
+		         "separator \"%s\"", key_str(k, a, sizeof(a)),
+		         key_str(lo, b, sizeof(b)));
 		return false;
 	}
-	if (f->hi.p && key_cmp(k, f->hi) >= 0) {
-		PAGE_EVIDENCE(w, id, "key %u \"%s\" not below the parent's "
-		              "next separator \"%s\"", i,
-		              key_str(k, a, sizeof(a)),
-		              key_str(f->hi, b, sizeof(b)));
+	if (hi.p && key_cmp(k, hi) >= 0) {
+		EVIDENCE(w, id, "key %u \"%s\" is not below the parent's next "
+		         "separator \"%s\"", i, key_str(k, a, sizeof(a)),
+		         key_str(hi, b, sizeof(b)));
 		return false;
 	}
+	memcpy(w->prev, k.p, k.len);
+	w->prev_len = k.len;
 	return true;
 }
 
-/* ---- the walk ----------------------------------------------------------- */
-
-static bool push(struct walk *w, const struct frame *f)
-{
-	if (w->depth == w->cap) {
-		size_t cap = w->cap ? w->cap * 2 : 32;
-		struct frame *s = realloc(w->stack, cap * sizeof(*s));
-		if (s == NULL) {
-			w->nomem = true;
-			return false;
-		}
-		w->stack = s;
-		w->cap = cap;
-	}
-	w->stack[w->depth++] = *f;
-	return true;
-}
-
-/*
- * Starts walking the tree rooted at page id: claims and checks the page's
- * header and elements, then pushes it.  Pages whose structure is broken are
- * reported and not descended into.
- */
-static void enter_page(struct walk *w, uint64_t id, uint64_t from,
-                       struct keyref lo, struct keyref hi,
-                       enum bucket_role role)
-{
-	const uint8_t *p = claim_page(w, id, from);
-	struct frame f;
-	uint16_t flags;
-
-	if (p == NULL)
-		return;
-	flags = ld16(p + 8);
-	if (flags != FLAG_BRANCH && flags != FLAG_LEAF) {
-		PAGE_EVIDENCE(w, id, "flags 0x%x where a branch or leaf page "
-		              "belongs (referenced from page %llu)", flags,
-		              (unsigned long long)from);
-		return;
-	}
-	memset(&f, 0, sizeof(f));
-	f.pgid = id;
-	f.page = p;
-	f.count = ld16(p + 10);
-	f.lo = lo;
-	f.hi = hi;
-	f.role = role;
-	f.is_branch = flags == FLAG_BRANCH;
-	if (f.is_branch && f.count == 0) {
-		PAGE_EVIDENCE(w, id, "branch page with no elements");
-		return;
-	}
-	if (!elements_fit(w, id, p, page_span(w, p), f.count, !f.is_branch))
-		return;
-	push(w, &f);
-}
-
-static enum bucket_role child_role(enum bucket_role parent, struct keyref k)
+static enum role child_role(enum role parent, struct key k)
 {
 	if (parent != ROLE_ROOT)
 		return ROLE_OTHER;
@@ -538,28 +639,40 @@ static enum bucket_role child_role(enum bucket_role parent, struct keyref k)
 	return ROLE_OTHER;
 }
 
-/* Notes what etcd keeps in a plain key/value pair of the buckets we know. */
-static void etcd_value(struct walk *w, uint64_t id, enum bucket_role role,
-                       struct keyref k, const uint8_t *v, uint32_t vlen)
+static bool key_is(struct key k, const char *s)
+{
+	size_t n = strlen(s);
+
+	return k.len == n && memcmp(k.p, s, n) == 0;
+}
+
+/* What etcd reads at start from the buckets we know: a malformed value
+ * there makes etcd panic. */
+static void etcd_value(struct walk *w, uint64_t id, enum role role,
+                       struct key k, const uint8_t *v, uint32_t vlen)
 {
 	struct em_bolt_info *info = w->info;
 
-	if (role == ROLE_META && k.len == sizeof(CINDEX_KEY) - 1 &&
-	    memcmp(k.p, CINDEX_KEY, k.len) == 0) {
-		if (vlen != 8) {
-			PAGE_EVIDENCE(w, id, "meta/consistent_index is %u "
-			              "bytes, not 8", vlen);
+	if (role == ROLE_META) {
+		if ((key_is(k, "consistent_index") || key_is(k, "term")) &&
+		    vlen != 8) {
+			EVIDENCE(w, id, "meta/%.*s is %u bytes, not 8",
+			         (int)k.len, (const char *)k.p, vlen);
 			return;
 		}
-		if (info) {
-			info->has_consistent_index = true;
-			info->consistent_index = (uint64_t)v[0] << 56 |
-				(uint64_t)v[1] << 48 | (uint64_t)v[2] << 40 |
-				(uint64_t)v[3] << 32 | (uint64_t)v[4] << 24 |
-				(uint64_t)v[5] << 16 | (uint64_t)v[6] << 8 | v[7];
+		if ((key_is(k, "scheduledCompactRev") ||
+		     key_is(k, "finishedCompactRev")) && vlen != 17) {
+			EVIDENCE(w, id, "meta/%.*s is %u bytes, not a 17-byte "
+			         "revision", (int)k.len, (const char *)k.p,
+			         vlen);
+			return;
 		}
-	} else if (role == ROLE_CLUSTER && info && k.len == 14 &&
-	           memcmp(k.p, "clusterVersion", 14) == 0) {
+		if (key_is(k, "consistent_index") && info) {
+			info->has_consistent_index = true;
+			info->consistent_index = be64(v);
+		}
+	} else if (role == ROLE_CLUSTER && info &&
+	           key_is(k, "clusterVersion")) {
 		size_t n = vlen < sizeof(info->cluster_version) - 1 ?
 			vlen : sizeof(info->cluster_version) - 1;
 		memcpy(info->cluster_version, v, n);
@@ -567,160 +680,281 @@ static void etcd_value(struct walk *w, uint64_t id, enum bucket_role role,
 	}
 }
 
-static void leaf_entries(struct walk *w, uint64_t id, const uint8_t *p,
-                         uint32_t count, enum bucket_role role,
-                         struct keyref lo, struct keyref hi);
+static void leaf_entries(struct walk *w, struct view *v);
 
 /*
  * An inline bucket: a leaf page image inside the value, after the bucket
- * header.  bbolt only inlines small leaves without sub-buckets.
+ * header.  bbolt inlines only a single small leaf without sub-buckets.
  */
-static void inline_bucket(struct walk *w, uint64_t id, uint32_t i,
-                          const uint8_t *v, uint32_t vlen,
-                          enum bucket_role role)
+static void inline_bucket(struct walk *w, const struct view *parent,
+                          uint32_t i, const uint8_t *val, uint32_t vlen,
+                          enum role role)
 {
-	const uint8_t *img = v + BUCKET_HDR;
-	uint32_t span = vlen - BUCKET_HDR;
-	uint32_t count;
-	struct keyref none = { NULL, 0 };
+	const uint8_t *img = val + BUCKET_HDR;
+	struct view v;
 
-	if (span < PAGE_HDR) {
-		PAGE_EVIDENCE(w, id, "element %u: inline bucket value of %u "
-		              "bytes has no room for its page", i, vlen);
+	if (vlen < BUCKET_HDR + PAGE_HDR || vlen > BUCKET_HDR + w->psize / 4) {
+		EVIDENCE(w, parent->id, "element %u: inline bucket of %u bytes "
+		         "(bbolt inlines %u to %u)", i, vlen,
+		         BUCKET_HDR + PAGE_HDR, BUCKET_HDR + w->psize / 4);
 		return;
 	}
-	count = ld16(img + 10);
 	if (ld16(img + 8) != FLAG_LEAF || ld32(img + 12) != 0) {
-		PAGE_EVIDENCE(w, id, "element %u: inline bucket page has "
-		              "flags 0x%x, overflow %u", i, ld16(img + 8),
-		              ld32(img + 12));
+		EVIDENCE(w, parent->id, "element %u: inline bucket page has "
+		         "flags 0x%x, overflow %u", i, ld16(img + 8),
+		         ld32(img + 12));
 		return;
 	}
-	if (!elements_fit(w, id, img, span, count, true))
+	memset(&v, 0, sizeof(v));
+	v.id = parent->id;
+	v.span = vlen - BUCKET_HDR;
+	v.whole = img;
+	v.elems = img;
+	v.count = ld16(img + 10);
+	v.role = role;
+	if (!elements_fit(w, v.id, img, v.span, v.count, true))
 		return;
-	for (uint32_t j = 0; j < count; j++) {
+	for (uint32_t j = 0; j < v.count; j++) {
 		if (ld32(img + PAGE_HDR + (size_t)j * ELEM_SIZE) & LEAF_BUCKET) {
-			PAGE_EVIDENCE(w, id, "element %u: inline bucket holds a "
-			              "bucket, which bbolt never inlines", i);
+			EVIDENCE(w, v.id, "element %u: inline bucket holds a "
+			         "bucket, which bbolt never inlines", i);
 			return;
 		}
 	}
 	if (w->info)
 		w->info->buckets++;
-	leaf_entries(w, id, img, count, role, none, none);
+	leaf_entries(w, &v);
 }
 
-/*
- * A bucket entry: checks the bucket header and enters the bucket, inline
- * or as a tree of its own (pushed: walked before this page continues).
- */
-static void sub_bucket(struct walk *w, uint64_t id, uint32_t i,
-                       struct keyref k, const uint8_t *v, uint32_t vlen,
-                       enum bucket_role parent)
+/* A bucket entry of a leaf: enters the bucket, inline or as a new tree. */
+static void sub_bucket(struct walk *w, const struct view *v, uint32_t i,
+                       struct key k, const uint8_t *val, uint32_t vlen)
 {
-	enum bucket_role role = child_role(parent, k);
-	struct keyref none = { NULL, 0 };
+	enum role role = child_role(v->role, k);
+	struct bounds none = { 0, 0 };
 	uint64_t root;
 
 	if (vlen < BUCKET_HDR) {
-		PAGE_EVIDENCE(w, id, "element %u: bucket value of %u bytes is "
-		              "shorter than a bucket header", i, vlen);
+		EVIDENCE(w, v->id, "element %u: bucket value of %u bytes is "
+		         "shorter than a bucket header", i, vlen);
 		return;
 	}
-	if (parent == ROLE_ROOT && w->info) {
-		if (k.len == 3 && memcmp(k.p, "key", 3) == 0)
+	if (v->role == ROLE_ROOT && w->info) {
+		if (key_is(k, "key"))
 			w->info->has_key_bucket = true;
 		if (role == ROLE_META)
 			w->info->has_meta_bucket = true;
 	}
-	root = ld64(v);
+	root = ld64(val);
 	if (root == 0) {
-		inline_bucket(w, id, i, v, vlen, role);
+		inline_bucket(w, v, i, val, vlen, role);
 		return;
 	}
 	if (w->info)
 		w->info->buckets++;
-	/* A sanity check walks only what etcd's verdict needs. */
+	/* A sanity check walks only the trees etcd's verdict needs. */
 	if (w->mode == EM_CHECK_SANITY && role == ROLE_OTHER)
 		return;
-	enter_page(w, root, id, none, none, role);
+	add_pending(w, root, v->id, i, none, role);
 }
 
-/* Visits the entries of a leaf page (or inline bucket page image) at once:
- * leaves do not need the stack, only their sub-buckets do. */
-static void leaf_entries(struct walk *w, uint64_t id, const uint8_t *p,
-                         uint32_t count, enum bucket_role role,
-                         struct keyref lo, struct keyref hi)
+/*
+ * How much of a value to fetch: values are read only where we look into
+ * them (bucket headers and inline buckets, the etcd keys we check), and
+ * only as far as a valid one can reach, so a damaged size cannot make us
+ * read far.
+ */
+static uint32_t value_need(const struct walk *w, const struct view *v,
+                           bool bucket, uint32_t vlen)
 {
-	struct frame f;
+	uint32_t cap = 0;
 
-	memset(&f, 0, sizeof(f));
-	f.lo = lo;
-	f.hi = hi;
-	for (uint32_t i = 0; i < count; i++) {
-		const uint8_t *e = p + PAGE_HDR + (size_t)i * ELEM_SIZE;
-		struct keyref k = elem_key(p, i, true);
-		const uint8_t *v = k.p + k.len;
-		uint32_t vlen = ld32(e + 12);
+	if (bucket)
+		cap = BUCKET_HDR + w->psize / 4;
+	else if (v->role != ROLE_OTHER)
+		cap = 64;
+	return vlen < cap ? vlen : cap;
+}
 
-		if (!key_in_order(w, id, i, k, &f))
+/* The entries of a leaf page or of an inline bucket's page image. */
+static void leaf_entries(struct walk *w, struct view *v)
+{
+	for (uint32_t i = 0; i < v->count; i++) {
+		uint64_t koff;
+		uint32_t klen, vlen;
+		const uint8_t *kv;
+		struct key k;
+		bool bucket;
+
+		elem_pos(v->elems, i, true, &koff, &klen, &vlen);
+		bucket = ld32(v->elems + PAGE_HDR + (size_t)i * ELEM_SIZE) &
+		         LEAF_BUCKET;
+		kv = view_get(w, v, koff, klen + value_need(w, v, bucket, vlen));
+		if (kv == NULL)
 			return;
-		f.prev = k;
-		if (ld32(e) & LEAF_BUCKET) {
-			sub_bucket(w, id, i, k, v, vlen, role);
-		} else if (role == ROLE_ROOT) {
-			char a[96];
-			PAGE_EVIDENCE(w, id, "root bucket entry \"%s\" is not a "
-			              "bucket", key_str(k, a, sizeof(a)));
+		k.p = kv;
+		k.len = klen;
+		if (!key_in_order(w, v->id, i, k, v->b))
+			return;
+		if (bucket) {
+			sub_bucket(w, v, i, k, kv + klen, vlen);
+		} else if (v->role == ROLE_ROOT) {
+			char a[100];
+			EVIDENCE(w, v->id, "root bucket entry \"%s\" is not a "
+			         "bucket", key_str(k, a, sizeof(a)));
 		} else {
 			if (w->info)
 				w->info->keys++;
-			etcd_value(w, id, role, k, v, vlen);
+			if (v->role != ROLE_OTHER)
+				etcd_value(w, v->id, v->role, k, kv + klen, vlen);
 		}
 	}
 }
 
-/* Takes the next step of a branch frame: the next child, with its bounds. */
-static void branch_step(struct walk *w, struct frame *f)
+/* A branch: checks its keys and makes its children pending, child i with
+ * bounds [key i, key i+1), the last one up to the branch's own bound. */
+static void branch_entries(struct walk *w, struct view *v)
 {
-	uint32_t i = f->next++;
-	struct keyref k = elem_key(f->page, i, false);
-	struct keyref hi = f->hi;
-	const uint8_t *e = f->page + PAGE_HDR + (size_t)i * ELEM_SIZE;
-	struct frame copy;
+	uint32_t i;
 
-	if (!key_in_order(w, f->pgid, i, k, f)) {
-		f->next = f->count;     /* stop: the rest has no valid bounds */
+	for (i = 0; i < v->count; i++) {
+		uint64_t koff;
+		uint32_t klen, vlen;
+		struct key k;
+
+		elem_pos(v->elems, i, false, &koff, &klen, &vlen);
+		k.p = view_get(w, v, koff, klen);
+		k.len = klen;
+		if (k.p == NULL || !key_in_order(w, v->id, i, k, v->b))
+			return;
+		w->refs[i] = arena_add(w, k);
+		if (w->refs[i] == 0)
+			return;
+	}
+	for (i = 0; i < v->count; i++) {
+		const uint8_t *e = v->elems + PAGE_HDR + (size_t)i * ELEM_SIZE;
+		struct bounds b;
+
+		b.lo = w->refs[i];
+		b.hi = i + 1 < v->count ? w->refs[i + 1] : v->b.hi;
+		add_pending(w, ld64(e + 8), v->id, i, b, v->role);
+	}
+}
+
+/* Claims the overflow pages of a page visited at id. */
+static bool claim_run(struct walk *w, uint64_t id, uint64_t ovf)
+{
+	if (ovf >= w->hwm - id) {
+		EVIDENCE(w, id, "overflow of %llu pages runs past the "
+		         "high-water mark %llu", (unsigned long long)ovf,
+		         (unsigned long long)w->hwm);
+		return false;
+	}
+	for (uint64_t i = id + 1; i <= id + ovf; i++) {
+		if (bit_get(w->reached, i)) {
+			EVIDENCE(w, i, "reached twice: inside the overflow of "
+			         "page %llu and referenced on its own",
+			         (unsigned long long)id);
+			return false;
+		}
+	}
+	for (uint64_t i = id + 1; i <= id + ovf; i++)
+		bit_set(w->reached, i);
+	if (w->info)
+		w->info->pages_reachable += ovf + 1;
+	return true;
+}
+
+/* Loads header and elements of the page at id into v.  A page larger than
+ * the window has its elements copied aside and its keys read on demand. */
+static bool load_page(struct walk *w, uint64_t id, struct view *v,
+                      uint16_t *flags)
+{
+	const uint8_t *h;
+	uint64_t ehdr;
+
+	memset(v, 0, sizeof(*v));
+	v->id = id;
+	v->off = id * (uint64_t)w->psize;
+	/* Size a read only when the window misses: read_ahead scans. */
+	h = src_get(&w->src, v->off, PAGE_HDR, src_has(&w->src, v->off,
+	            PAGE_HDR) ? PAGE_HDR : read_ahead(w, id));
+	if (h == NULL)
+		return false;
+	if (ld64(h) != id) {
+		EVIDENCE(w, id, "page header says id %llu",
+		         (unsigned long long)ld64(h));
+		return false;
+	}
+	*flags = ld16(h + 8);
+	v->count = ld16(h + 10);
+	if (!claim_run(w, id, ld32(h + 12)))
+		return false;
+	v->span = ((uint64_t)ld32(h + 12) + 1) * w->psize;
+	if (v->span <= WINDOW) {
+		v->whole = src_get(&w->src, v->off, v->span, v->span);
+		v->elems = v->whole;
+		return v->whole != NULL;
+	}
+	ehdr = PAGE_HDR + (uint64_t)v->count * ELEM_SIZE;
+	if (ehdr > v->span)
+		ehdr = PAGE_HDR;        /* elements_fit reports it */
+	if (ehdr > w->big_cap) {
+		uint8_t *b = realloc(w->big, (size_t)ehdr);
+		if (b == NULL) {
+			w->nomem = true;
+			return false;
+		}
+		w->big = b;
+		w->big_cap = (size_t)ehdr;
+	}
+	h = src_get(&w->src, v->off, ehdr, ehdr);
+	if (h == NULL)
+		return false;
+	memcpy(w->big, h, (size_t)ehdr);
+	v->elems = w->big;
+	return true;
+}
+
+static void visit(struct walk *w, uint64_t id)
+{
+	struct view v;
+	uint16_t flags;
+
+	if (!load_page(w, id, &v, &flags))
+		return;
+	v.b = w->bounds[id];
+	v.role = (enum role)w->roles[id];
+	if (flags != FLAG_BRANCH && flags != FLAG_LEAF) {
+		EVIDENCE(w, id, "flags 0x%x where a branch or leaf page "
+		         "belongs", flags);
 		return;
 	}
-	f->prev = k;
-	if (i + 1 < f->count)
-		hi = elem_key(f->page, i + 1, false);
-	/* enter_page may move the stack: work on a copy of what we need. */
-	copy = *f;
-	enter_page(w, ld64(e + 8), copy.pgid, k, hi, copy.role);
+	if (flags == FLAG_BRANCH && v.count == 0) {
+		EVIDENCE(w, id, "branch page with no elements");
+		return;
+	}
+	if (!elements_fit(w, id, v.elems, v.span, v.count, flags == FLAG_LEAF))
+		return;
+	if (flags == FLAG_LEAF)
+		leaf_entries(w, &v);
+	else
+		branch_entries(w, &v);
 }
 
-static void walk_tree(struct walk *w, uint64_t root)
+/* Visits pending pages in ascending order, sweep after sweep, until none
+ * is left.  Every page is visited at most once, so this ends. */
+static void sweep(struct walk *w)
 {
-	struct keyref none = { NULL, 0 };
+	while (w->n_pending > 0 && !w->nomem && !w->src.err) {
+		uint64_t id = bit_next(w->pending, 0, w->hwm);
 
-	enter_page(w, root, 0, none, none, ROLE_ROOT);
-	while (w->depth > 0 && !w->nomem) {
-		struct frame *f = &w->stack[w->depth - 1];
-
-		if (!f->is_branch) {
-			struct frame leaf = *f;
-			w->depth--;
-			leaf_entries(w, leaf.pgid, leaf.page, leaf.count,
-			             leaf.role, leaf.lo, leaf.hi);
-			continue;
+		while (id < w->hwm && !w->nomem && !w->src.err) {
+			bit_clear(w->pending, id);
+			w->n_pending--;
+			visit(w, id);
+			id = bit_next(w->pending, id + 1, w->hwm);
 		}
-		if (f->next >= f->count) {
-			w->depth--;
-			continue;
-		}
-		branch_step(w, f);
 	}
 }
 
@@ -728,42 +962,54 @@ static void walk_tree(struct walk *w, uint64_t root)
 
 static void read_freelist(struct walk *w, uint64_t id)
 {
-	const uint8_t *p = claim_page(w, id, 0);
-	uint64_t count, first = 0, span;
+	const uint8_t *h = src_get(&w->src, id * (uint64_t)w->psize, PAGE_HDR,
+	                           WINDOW);
+	uint64_t count, first = 0, span, base = id * (uint64_t)w->psize;
 
-	if (p == NULL)
+	if (h == NULL)
 		return;
-	if (ld16(p + 8) != FLAG_FREELIST) {
-		PAGE_EVIDENCE(w, id, "freelist page has flags 0x%x",
-		              ld16(p + 8));
+	if (ld64(h) != id || ld16(h + 8) != FLAG_FREELIST) {
+		EVIDENCE(w, id, "freelist page has id %llu, flags 0x%x",
+		         (unsigned long long)ld64(h), ld16(h + 8));
 		return;
 	}
-	span = page_span(w, p);
-	count = ld16(p + 10);
+	count = ld16(h + 10);
+	bit_set(w->reached, id);
+	if (!claim_run(w, id, ld32(h + 12)))
+		return;
+	span = ((uint64_t)ld32(h + 12) + 1) * w->psize;
 	if (count == 0xFFFF) {
-		/* The real count is the first id slot. */
-		if (PAGE_HDR + 8 > span)
+		/* The real count is in the first id slot. */
+		const uint8_t *c = src_get(&w->src, base + PAGE_HDR, 8, WINDOW);
+		if (c == NULL)
 			return;
-		count = ld64(p + PAGE_HDR);
+		count = ld64(c);
 		first = 1;
 	}
 	if (count > (span - PAGE_HDR) / 8 - first) {
-		PAGE_EVIDENCE(w, id, "freelist of %llu ids does not fit in "
-		              "%llu bytes", (unsigned long long)count,
-		              (unsigned long long)span);
+		EVIDENCE(w, id, "freelist of %llu ids does not fit in %llu "
+		         "bytes", (unsigned long long)count,
+		         (unsigned long long)span);
 		return;
 	}
 	for (uint64_t i = 0; i < count; i++) {
-		uint64_t fid = ld64(p + PAGE_HDR + (first + i) * 8);
+		const uint8_t *p = src_get(&w->src,
+		                           base + PAGE_HDR + (first + i) * 8, 8,
+		                           WINDOW);
+		uint64_t fid;
+
+		if (p == NULL)
+			return;
+		fid = ld64(p);
 		if (fid < 2 || fid >= w->hwm) {
-			PAGE_EVIDENCE(w, id, "freelist entry %llu: page %llu "
-			              "outside [2, %llu)", (unsigned long long)i,
-			              (unsigned long long)fid,
-			              (unsigned long long)w->hwm);
+			EVIDENCE(w, id, "freelist entry %llu: page %llu outside "
+			         "[2, %llu)", (unsigned long long)i,
+			         (unsigned long long)fid,
+			         (unsigned long long)w->hwm);
 			continue;
 		}
 		if (bit_get(w->freed, fid))
-			PAGE_EVIDENCE(w, fid, "freed twice in the freelist");
+			EVIDENCE(w, fid, "freed twice in the freelist");
 		bit_set(w->freed, fid);
 	}
 }
@@ -771,33 +1017,29 @@ static void read_freelist(struct walk *w, uint64_t id)
 /*
  * Every page below the high-water mark must be reachable or free.  With a
  * synced freelist that is a real check; without one, the free pages are by
- * definition the unreachable ones and we only count them.
+ * definition the unreachable ones and are only counted.
  */
 static void account_pages(struct walk *w, bool synced)
 {
-	uint64_t reported = 0;
+	uint64_t lost = 0, first_lost = 0;
 
 	for (uint64_t i = 2; i < w->hwm; i++) {
 		bool r = bit_get(w->reached, i);
 		bool f = synced && bit_get(w->freed, i);
 
-		if (!synced) {
-			if (!r && w->info)
-				w->info->pages_free++;
-			continue;
-		}
-		if (f && w->info)
+		if (!r && (f || !synced) && w->info)
 			w->info->pages_free++;
 		if (r && f)
-			PAGE_EVIDENCE(w, i, "both reachable and in the freelist: "
-			              "bbolt would reuse a live page");
-		else if (!r && !f && reported++ < 8)
-			PAGE_EVIDENCE(w, i, "neither reachable nor in the "
-			              "freelist");
+			EVIDENCE(w, i, "both reachable and in the freelist: "
+			         "bbolt would reuse a live page");
+		else if (synced && !r && !f && lost++ == 0)
+			first_lost = i;
 	}
-	if (reported > 8)
-		PAGE_EVIDENCE(w, 0, "%llu pages in all are neither reachable "
-		              "nor free", (unsigned long long)reported);
+	if (lost)
+		EVIDENCE(w, first_lost, "%llu pages from page %llu on are "
+		         "neither reachable nor in the freelist",
+		         (unsigned long long)lost,
+		         (unsigned long long)first_lost);
 }
 
 /* etcd's own expectations of the buckets. */
@@ -834,138 +1076,129 @@ static void fill_meta_info(struct em_bolt_info *info, const struct walk *w,
 	info->freelist_synced = m->freelist != NO_FREELIST;
 }
 
+static bool walk_alloc(struct walk *w)
+{
+	size_t words = (size_t)(w->hwm / 64 + 1);
+
+	w->reached = calloc(words, 8);
+	w->pending = calloc(words, 8);
+	w->freed = calloc(words, 8);
+	w->bounds = malloc((size_t)w->hwm * sizeof(*w->bounds));
+	w->roles = malloc((size_t)w->hwm);
+	w->refs = malloc(0x10000 * sizeof(*w->refs));
+	w->arena_len = 8;        /* offset 0 means "no key" */
+	w->arena_cap = 1u << 16;
+	w->arena = malloc(w->arena_cap);
+	return w->reached && w->pending && w->freed && w->bounds && w->roles &&
+	       w->refs && w->arena;
+}
+
+static void walk_free(struct walk *w)
+{
+	free(w->reached);
+	free(w->pending);
+	free(w->freed);
+	free(w->bounds);
+	free(w->roles);
+	free(w->refs);
+	free(w->arena);
+	free(w->big);
+}
+
+/* Runs the whole check on a source whose length is known. */
+static enum em_status check_source(struct walk *w, struct em_error *err)
+{
+	struct bounds none = { 0, 0 };
+	enum em_status st = EM_OK;
+	struct meta m;
+	int idx;
+
+	idx = choose_meta(w, &m);
+	if (idx < 0)
+		goto done;
+	fill_meta_info(w->info, w, idx, &m);
+	if (!meta_fields_ok(w, idx, &m))
+		goto done;
+	w->hwm = m.pgid;
+	if (!walk_alloc(w)) {
+		st = em_error_set(err, EM_ENOMEM, "%s: cannot allocate the page "
+		                  "maps for %llu pages", w->name,
+		                  (unsigned long long)w->hwm);
+		goto done;
+	}
+	bit_set(w->reached, 0);
+	bit_set(w->reached, 1);
+	if (m.freelist != NO_FREELIST)
+		read_freelist(w, m.freelist);
+	add_pending(w, m.root, (uint64_t)idx, 0, none, ROLE_ROOT);
+	sweep(w);
+	if (w->nomem) {
+		st = em_error_set(err, EM_ENOMEM, "%s: out of memory while "
+		                  "walking %llu pages", w->name,
+		                  (unsigned long long)w->hwm);
+		goto done;
+	}
+	if (!w->src.err && w->mode == EM_CHECK_FULL)
+		account_pages(w, m.freelist != NO_FREELIST);
+	if (!w->src.err)
+		etcd_checks(w);
+done:
+	if (w->src.err)
+		em_report_block(w->rep, EM_VERDICT_UNREADABLE, w->name,
+		                "read error at offset %llu: %s",
+		                (unsigned long long)w->src.err_off,
+		                strerror(w->src.err));
+	walk_free(w);
+	return st;
+}
+
+static void walk_init(struct walk *w, const char *name,
+                      enum em_check_mode mode, struct em_report *rep,
+                      struct em_bolt_info *info, uint64_t len)
+{
+	memset(w, 0, sizeof(*w));
+	w->src.fd = -1;
+	w->src.len = len;
+	w->name = name;
+	w->mode = mode;
+	w->rep = rep;
+	w->info = info;
+	if (info) {
+		memset(info, 0, sizeof(*info));
+		info->file_size = len;
+		info->meta_used = -1;
+	}
+}
+
 enum em_status em_bolt_check_buf(const uint8_t *buf, size_t len,
                                  const char *name, enum em_check_mode mode,
                                  struct em_report *rep,
                                  struct em_bolt_info *info,
                                  struct em_error *err)
 {
-	struct walk w;
-	struct meta m;
-	enum em_status st = EM_OK;
-	int idx;
+	struct walk *w = malloc(sizeof(*w));
+	enum em_status st;
 
-	memset(&w, 0, sizeof(w));
-	w.buf = buf;
-	w.len = len;
-	w.name = name;
-	w.mode = mode;
-	w.rep = rep;
-	w.info = info;
-	if (info) {
-		memset(info, 0, sizeof(*info));
-		info->file_size = len;
-		info->meta_used = -1;
-	}
-	idx = choose_meta(&w, &m);
-	if (idx < 0)
-		return EM_OK;
-	fill_meta_info(info, &w, idx, &m);
-	if (!meta_fields_ok(&w, idx, &m))
-		return EM_OK;
-	w.hwm = m.pgid;
-	w.reached = calloc(1, (size_t)(w.hwm / 8 + 1));
-	w.freed = calloc(1, (size_t)(w.hwm / 8 + 1));
-	if (w.reached == NULL || w.freed == NULL) {
-		st = em_error_set(err, EM_ENOMEM, "%s: cannot allocate page "
-		                  "maps for %llu pages", name,
-		                  (unsigned long long)w.hwm);
-		goto cleanup;
-	}
-	bit_set(w.reached, 0);
-	bit_set(w.reached, 1);
-	if (m.freelist != NO_FREELIST)
-		read_freelist(&w, m.freelist);
-	walk_tree(&w, m.root);
-	if (w.nomem) {
-		st = em_error_set(err, EM_ENOMEM, "%s: out of memory during "
-		                  "the tree walk", name);
-		goto cleanup;
-	}
-	if (mode == EM_CHECK_FULL)
-		account_pages(&w, m.freelist != NO_FREELIST);
-	etcd_checks(&w);
-cleanup:
-	free(w.reached);
-	free(w.freed);
-	free(w.stack);
+	if (w == NULL)
+		return em_error_set(err, EM_ENOMEM, "out of memory");
+	walk_init(w, name, mode, rep, info, len);
+	w->src.buf = buf;
+	st = check_source(w, err);
+	free(w);
 	return st;
 }
 
-/*
- * SIGBUS while reading the mapping means the file shrank under us or the
- * disk failed: the file is unreadable, not corrupt.  The jump buffer is
- * per thread so that concurrent checks do not interfere.
- */
-static _Thread_local sigjmp_buf *bus_jump;
-
-static void on_sigbus(int sig)
+/* Opens path for the check: read-only, under a shared lock taken without
+ * waiting.  Returns the fd, or -1 with the reason in the report. */
+static int open_locked(const char *path, const char *name,
+                       struct em_report *rep, struct stat *sb)
 {
-	(void)sig;
-	if (bus_jump != NULL)
-		siglongjmp(*bus_jump, 1);
-	signal(SIGBUS, SIG_DFL);
-	raise(SIGBUS);
-}
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 
-static enum em_status check_mapped(int fd, size_t len, const char *name,
-                                   enum em_check_mode mode,
-                                   struct em_report *rep,
-                                   struct em_bolt_info *info,
-                                   struct em_error *err)
-{
-	struct sigaction sa, old;
-	sigjmp_buf jb;
-	volatile enum em_status st = EM_OK;
-	uint8_t *map;
-
-	map = mmap(NULL, len, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
-	if (map == MAP_FAILED) {
-		em_report_block(rep, EM_VERDICT_UNREADABLE, name,
-		                "cannot map %zu bytes: %s", len,
-		                strerror(errno));
-		return EM_OK;
-	}
-	/* Stream the whole file in file order while the walk runs. */
-	(void)posix_fadvise(fd, 0, (off_t)len, POSIX_FADV_WILLNEED);
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_sigbus;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGBUS, &sa, &old);
-	if (sigsetjmp(jb, 1) == 0) {
-		bus_jump = &jb;
-		st = em_bolt_check_buf(map, len, name, mode, rep, info, err);
-	} else {
-		em_report_block(rep, EM_VERDICT_UNREADABLE, name,
-		                "read error (SIGBUS) while reading the mapped "
-		                "file: it shrank during the check or the disk "
-		                "failed");
-	}
-	bus_jump = NULL;
-	sigaction(SIGBUS, &old, NULL);
-	munmap(map, len);
-	return st;
-}
-
-enum em_status em_bolt_check_file(const char *path, const char *name,
-                                  enum em_check_mode mode,
-                                  struct em_report *rep,
-                                  struct em_bolt_info *info,
-                                  struct em_error *err)
-{
-	struct stat sb;
-	enum em_status st = EM_OK;
-	int fd;
-
-	if (info) {
-		memset(info, 0, sizeof(*info));
-		info->meta_used = -1;
-	}
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0) {
 		em_report_block(rep, EM_VERDICT_UNREADABLE, name,
 		                "cannot open %s: %s", path, strerror(errno));
-		return EM_OK;
+		return -1;
 	}
 	/* etcd holds an exclusive flock while it runs: never wait for it. */
 	if (flock(fd, LOCK_SH | LOCK_NB) != 0) {
@@ -976,15 +1209,36 @@ enum em_status em_bolt_check_file(const char *path, const char *name,
 			em_report_block(rep, EM_VERDICT_UNREADABLE, name,
 			                "cannot lock %s: %s", path,
 			                strerror(errno));
-		goto cleanup;
+		close(fd);
+		return -1;
 	}
-	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+	if (fstat(fd, sb) != 0 || !S_ISREG(sb->st_mode)) {
 		em_report_block(rep, EM_VERDICT_UNREADABLE, name,
 		                "%s is not a regular file", path);
-		goto cleanup;
+		close(fd);
+		return -1;
 	}
-	if (info)
-		info->file_size = (uint64_t)sb.st_size;
+	return fd;
+}
+
+enum em_status em_bolt_check_file(const char *path, const char *name,
+                                  enum em_check_mode mode,
+                                  struct em_report *rep,
+                                  struct em_bolt_info *info,
+                                  struct em_error *err)
+{
+	struct walk *w = NULL;
+	struct stat sb;
+	enum em_status st = EM_OK;
+	int fd;
+
+	if (info) {
+		memset(info, 0, sizeof(*info));
+		info->meta_used = -1;
+	}
+	fd = open_locked(path, name, rep, &sb);
+	if (fd < 0)
+		return EM_OK;
 	if (sb.st_size == 0) {
 		/* bbolt initialises a 0-byte file as a new db: the caller
 		 * weighs that against the WAL. */
@@ -992,13 +1246,25 @@ enum em_status em_bolt_check_file(const char *path, const char *name,
 		               "would initialise a new, empty db");
 		goto cleanup;
 	}
-	if ((uint64_t)sb.st_size > SIZE_MAX) {
-		em_report_block(rep, EM_VERDICT_UNREADABLE, name,
-		                "%s is too large to map", path);
+	w = malloc(sizeof(*w));
+	if (w == NULL) {
+		st = em_error_set(err, EM_ENOMEM, "out of memory");
 		goto cleanup;
 	}
-	st = check_mapped(fd, (size_t)sb.st_size, name, mode, rep, info, err);
+	walk_init(w, name, mode, rep, info, (uint64_t)sb.st_size);
+	w->src.fd = fd;
+	w->src.win = malloc(WINDOW);
+	if (w->src.win == NULL) {
+		st = em_error_set(err, EM_ENOMEM, "out of memory");
+		goto cleanup;
+	}
+	/* Ask the kernel to stream the file in order while we walk it. */
+	(void)posix_fadvise(fd, 0, sb.st_size, POSIX_FADV_SEQUENTIAL);
+	st = check_source(w, err);
 cleanup:
+	if (w)
+		free(w->src.win);
+	free(w);
 	close(fd);
 	return st;
 }
