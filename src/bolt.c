@@ -1128,6 +1128,8 @@ static enum em_status check_source(struct walk *w, struct em_error *err)
 	}
 	bit_set(w->reached, 0);
 	bit_set(w->reached, 1);
+	if (w->info)
+		w->info->pages_reachable = 2;
 	if (m.freelist != NO_FREELIST)
 		read_freelist(w, m.freelist);
 	add_pending(w, m.root, (uint64_t)idx, 0, none, ROLE_ROOT);
