@@ -114,7 +114,7 @@ static void cross_check(const char *snapdir, bool have_db,
 {
 	uint64_t at = res->snap.loaded ? res->snap.index : 0;
 	uint64_t cindex = res->bolt.consistent_index;
-	char path[PATH_MAX];
+	char path[PATH_MAX + 32];
 	struct stat sb;
 
 	if (!em_wal_can_open_at(&res->wal, at))
@@ -175,6 +175,7 @@ static enum em_status check_member(const struct paths *p,
 	bool have_db = path_state(p->db, &sb) == 0;
 	enum em_status st;
 	size_t nws = 0;
+	double t;
 
 	if (!have_wal && !have_db && !has_suffix_entry(p->snap, ".snap")) {
 		em_report_note(&res->report, "member", EM_AT_FILE, 0,
@@ -187,16 +188,20 @@ static enum em_status check_member(const struct paths *p,
 		                  "no WAL files: the member's identity and raft "
 		                  "log are lost%s", have_db ?
 		                  " though its db exists" : "");
+	t = now_seconds();
 	if (have_db) {
 		st = em_bolt_check_file(p->db, DB_NAME, mode, &res->report,
 		                        &res->bolt, err);
 		if (st != EM_OK)
 			return st;
 	}
+	res->db_seconds = now_seconds() - t;
 	if (!have_wal)
 		return EM_OK;
+	t = now_seconds();
 	st = em_wal_check_dir(p->wal, WAL_NAME, mode, &res->report, &res->wal,
 	                      err);
+	res->wal_seconds = now_seconds() - t;
 	if (st != EM_OK)
 		return st;
 	if (res->wal.decoded_all) {
@@ -205,9 +210,11 @@ static enum em_status check_member(const struct paths *p,
 			return em_error_set(err, EM_ENOMEM, "out of memory");
 		nws = valid_walsnaps(&res->wal, ws);
 	}
+	t = now_seconds();
 	st = em_snap_check_dir(p->snap, SNAP_NAME, mode, ws, nws,
 	                       res->wal.decoded_all, &res->report, &res->snap,
 	                       err);
+	res->snap_seconds = now_seconds() - t;
 	if (st == EM_OK && res->wal.decoded_all &&
 	    res->report.verdict == EM_VERDICT_HEALTHY)
 		cross_check(p->snap, have_db, res);

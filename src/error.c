@@ -16,6 +16,9 @@ void em_error_clear(struct em_error *err)
 }
 
 static void vset(struct em_error *err, enum em_status status, const char *fmt,
+                 va_list ap) __attribute__((format(printf, 3, 0)));
+
+static void vset(struct em_error *err, enum em_status status, const char *fmt,
                  va_list ap)
 {
 	err->status = status;

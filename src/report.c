@@ -35,6 +35,11 @@ void em_report_raise(struct em_report *rep, enum em_verdict v)
 static void add(struct em_report *rep, struct em_finding **list, size_t *n,
                 size_t *total, enum em_finding_kind kind, const char *file,
                 enum em_locus locus, uint64_t at, const char *fmt, va_list ap)
+	__attribute__((format(printf, 9, 0)));
+
+static void add(struct em_report *rep, struct em_finding **list, size_t *n,
+                size_t *total, enum em_finding_kind kind, const char *file,
+                enum em_locus locus, uint64_t at, const char *fmt, va_list ap)
 {
 	struct em_finding *f;
 

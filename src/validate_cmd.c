@@ -180,6 +180,19 @@ static json_object *snap_json(const struct em_snap_info *s)
 	return o;
 }
 
+static json_object *timings_json(const struct em_datadir_result *r)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "db_seconds",
+	                       json_object_new_double(r->db_seconds));
+	json_object_object_add(o, "wal_seconds",
+	                       json_object_new_double(r->wal_seconds));
+	json_object_object_add(o, "snap_seconds",
+	                       json_object_new_double(r->snap_seconds));
+	return o;
+}
+
 static void print_json(const struct validate_opts *o,
                        const struct em_datadir_result *r)
 {
@@ -194,6 +207,7 @@ static void print_json(const struct validate_opts *o,
 	        json_object_new_string(o->data_dir));
 	json_object_object_add(j, "duration_seconds",
 	        json_object_new_double(r->seconds));
+	json_object_object_add(j, "timings", timings_json(r));
 	json_object_object_add(j, "evidence",
 	        findings_json(rep->evidence, rep->n_evidence));
 	add_u64(j, "evidence_total", rep->total_evidence);

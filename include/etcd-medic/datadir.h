@@ -24,6 +24,9 @@ struct em_datadir_result {
 	struct em_snap_info snap;
 	enum em_check_mode mode;
 	double seconds;        /* wall time of the whole check */
+	double db_seconds;     /* of which the db, the WAL, the .snap files */
+	double wal_seconds;
+	double snap_seconds;
 };
 
 /*

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# tests/lib/deps.sh - installs, with apt-get, the Debian 12 packages that
+# building and testing etcd-medic need and that are missing.  Idempotent;
+# prints nothing when everything is there.
+#
+# usage: tests/lib/deps.sh [build|test|demo]   (default: test)
+set -euo pipefail
+
+build=(meson ninja-build pkg-config gcc libc6-dev
+       libcurl4-openssl-dev libjson-c-dev libyaml-dev libmicrohttpd-dev
+       check)
+# Real etcd for every test that involves etcd; Go and Debian's packaged
+# bbolt and etcd sources for the reference checkers; clang with its
+# libFuzzer runtime for the fuzzers; python3 for the damage tool and load
+# generators; util-linux for setpriv (tests as a non-root user).
+test=(etcd-server etcd-client golang-go golang-github-coreos-bbolt-dev
+      golang-etcd-server-dev clang libclang-rt-14-dev python3 util-linux
+      procps coreutils)
+demo=(etcd-server etcd-client python3 procps)
+
+case ${1:-test} in
+build) want=("${build[@]}") ;;
+test) want=("${build[@]}" "${test[@]}") ;;
+demo) want=("${build[@]}" "${demo[@]}") ;;
+*) echo "usage: $0 [build|test|demo]" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${want[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+		missing+=("$p")
+done
+((${#missing[@]} == 0)) && exit 0
+
+if ((EUID != 0)); then
+	echo "deps.sh: missing packages: ${missing[*]}" >&2
+	echo "deps.sh: run as root, or: sudo apt-get install ${missing[*]}" >&2
+	exit 1
+fi
+echo "deps.sh: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >&2
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
