@@ -257,7 +257,10 @@ enum em_status em_datadir_check(const char *dir, const char *wal_dir,
 	if (st != EM_OK)
 		goto done;
 	s = path_state(p.member, &sb);
-	if (s == 1) {
+	if (s == 0 && !S_ISDIR(sb.st_mode)) {
+		em_report_corrupt(&res->report, "member", EM_AT_FILE, 0,
+		                  "not a directory: etcd cannot start on it");
+	} else if (s == 1) {
 		em_report_note(&res->report, "member", EM_AT_FILE, 0,
 		               "no member dir: a new member");
 		em_report_raise(&res->report, EM_VERDICT_EMPTY);
