@@ -1,5 +1,6 @@
 /*
- * snap.h - verification of raft snapshot files (member/snap/*.snap).
+ * snap.h - verification of raft snapshot files: the .snap files in
+ * member/snap.
  *
  * Each .snap is a snappb.Snapshot: a CRC-32C and a raftpb.Snapshot.  etcd
  * loads the newest .snap whose term and index the WAL records as a snapshot
@@ -25,6 +26,9 @@ struct em_snap_meta {
 	uint64_t index;
 	uint32_t crc;
 	uint64_t data_len;   /* bytes of the v2 store image */
+	/* On EM_EFORMAT: where in the file the damage is, if it has a place. */
+	bool at_offset;
+	uint64_t offset;
 };
 
 struct em_snap_info {
@@ -46,6 +50,8 @@ enum em_status em_snap_decode_buf(const uint8_t *buf, size_t len,
                                   struct em_error *err);
 
 /*
+ * Initialises *info (nothing to free).
+ *
  * Checks the .snap files of the snap directory dir (`name` is how findings
  * name it, e.g. "member/snap").  walsnaps are the snapshot records etcd
  * accepts from the WAL (already limited to the committed index); pass

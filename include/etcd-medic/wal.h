@@ -1,5 +1,6 @@
 /*
- * wal.h - verification of etcd's write-ahead log (member/wal/*.wal).
+ * wal.h - verification of etcd's write-ahead log: the .wal files in
+ * member/wal.
  *
  * File names and sequence continuity, record framing (length word, padding),
  * record decoding (walpb.Record and the messages inside it), the CRC-32C
@@ -44,16 +45,27 @@ struct em_wal_info {
 	struct em_wal_snapshot *snaps; /* every snapshot record, in WAL order */
 	size_t n_snaps;
 	uint64_t entries;          /* entry records decoded */
-	uint64_t last_index;       /* index of the last entry record, 0 if none */
+	uint64_t last_index;       /* of the last entry record, 0 if none */
 	uint64_t records;          /* records decoded, all types */
 	bool decoded_all;          /* every file was decoded (full mode) */
 	bool torn_tail;            /* the newest file ends in a torn record */
 	uint64_t torn_offset;      /* where etcd would truncate it */
+	/*
+	 * Entries are missing below this index (a jump in entry indexes, as a
+	 * follower's WAL has after it installs a snapshot from the leader):
+	 * etcd can replay the WAL only from a snapshot at this index or above.
+	 * 0 when the entries have no gap.  em_wal_can_open_at checks it.
+	 */
+	uint64_t entry_gap_floor;
 };
 
 void em_wal_info_free(struct em_wal_info *info);
 
 /*
+ * em_wal_check_dir and em_wal_check_buf initialise *info (whatever it held
+ * before is not freed); release it with em_wal_info_free whatever they
+ * return.
+ *
  * Checks the WAL directory dir.  `name` is how findings name the directory
  * (e.g. "member/wal"); findings name files as name/<file>.  In sanity mode
  * only the names and the framing of the newest file are checked; in full
@@ -80,8 +92,24 @@ enum em_status em_wal_check_buf(const uint8_t *buf, size_t len,
 /*
  * True when etcd could open the WAL at snapshot index `index`: there is a
  * file whose first index is <= index, and the files from it on have
- * contiguous sequence numbers.
+ * contiguous sequence numbers (as etcd's isValidSeq judges them), no gap
+ * in the entries lies above index (info->entry_gap_floor <= index), and,
+ * when every record was decoded, the last hard state's commit lies between
+ * index and the last index of the log (raft refuses to start otherwise).
  */
 bool em_wal_can_open_at(const struct em_wal_info *info, uint64_t index);
+
+/*
+ * The same, and when the answer is false, why (in etcd's words where it has
+ * some) into why[size]; why may be NULL.
+ */
+bool em_wal_check_open_at(const struct em_wal_info *info, uint64_t index,
+                          char *why, size_t size);
+
+/*
+ * True when buf is a well-formed raftpb.ConfState (the conf_state of a WAL
+ * snapshot record in etcd 3.5, and of a .snap file's metadata).
+ */
+bool em_wal_confstate_ok(const uint8_t *buf, size_t len);
 
 #endif

@@ -1,0 +1,178 @@
+/*
+ * protowire.c - a bounds-checked protobuf wire-format reader (see
+ * protowire.h).
+ *
+ * The rules follow what gogoproto's generated Unmarshal methods accept,
+ * because that is what decides whether etcd can read a record: varints of up
+ * to 10 bytes (excess high bits of the 10th byte are dropped), field numbers
+ * taken as int32 and required to be positive, lengths checked against the
+ * bytes left.  One deliberate difference: groups (wire types 3 and 4), which
+ * no etcd message uses, are malformed here instead of skipped.
+ */
+#include "etcd-medic/protowire.h"
+
+#include <string.h>
+
+void em_pb_init(struct em_pb_reader *r, const uint8_t *buf, size_t len)
+{
+	r->p = buf;
+	r->end = buf ? buf + len : buf;
+}
+
+/* Advances *pp past one varint; false if it is truncated or too long. */
+static bool read_varint(const uint8_t **pp, const uint8_t *end, uint64_t *out)
+{
+	const uint8_t *p = *pp;
+	uint64_t v = 0;
+	unsigned shift;
+
+	for (shift = 0; shift < 64; shift += 7) {
+		uint8_t b;
+
+		if (p >= end)
+			return false;
+		b = *p++;
+		v |= (uint64_t)(b & 0x7f) << shift;
+		if (b < 0x80) {
+			*pp = p;
+			*out = v;
+			return true;
+		}
+	}
+	return false;
+}
+
+static uint64_t load_le(const uint8_t *p, unsigned n)
+{
+	uint64_t v = 0;
+	unsigned i;
+
+	for (i = 0; i < n; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
+
+/* Reads the value of a field of wire type wt starting at *pp. */
+static bool read_value(const uint8_t **pp, const uint8_t *end, uint64_t wt,
+                       struct em_pb_field *f)
+{
+	const uint8_t *p = *pp;
+	size_t left;
+	uint64_t n;
+
+	switch (wt) {
+	case EM_PB_VARINT:
+		if (!read_varint(&p, end, &f->u64))
+			return false;
+		break;
+	case EM_PB_FIXED64:
+	case EM_PB_FIXED32:
+		n = wt == EM_PB_FIXED64 ? 8 : 4;
+		if ((size_t)(end - p) < n)
+			return false;
+		f->u64 = load_le(p, (unsigned)n);
+		p += n;
+		break;
+	case EM_PB_BYTES:
+		if (!read_varint(&p, end, &n))
+			return false;
+		left = (size_t)(end - p);
+		if (n > left)
+			return false;
+		f->bytes = p;
+		f->len = (size_t)n;
+		p += n;
+		break;
+	default:
+		return false; /* groups (3, 4) and the unused types 6, 7 */
+	}
+	*pp = p;
+	return true;
+}
+
+int em_pb_next(struct em_pb_reader *r, struct em_pb_field *f)
+{
+	const uint8_t *p = r->p;
+	uint64_t key;
+	uint32_t number;
+
+	memset(f, 0, sizeof(*f));
+	if (p == NULL || p >= r->end)
+		return 0;
+	if (!read_varint(&p, r->end, &key))
+		return -1;
+	/* gogoproto converts the number to int32 and rejects <= 0. */
+	number = (uint32_t)(key >> 3);
+	if (number == 0 || number > INT32_MAX)
+		return -1;
+	f->number = number;
+	f->type = (enum em_pb_wiretype)(key & 7);
+	if (!read_value(&p, r->end, key & 7, f))
+		return -1;
+	r->p = p;
+	return 1;
+}
+
+bool em_pb_packed_varints_ok(const uint8_t *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	const uint8_t *end;
+	uint64_t v;
+
+	if (len == 0)
+		return true; /* buf may be NULL: no pointer arithmetic on it */
+	end = buf + len;
+	while (p < end)
+		if (!read_varint(&p, end, &v))
+			return false;
+	return true;
+}
+
+/* Stores f into m if it is declared; false if declared with a wrong type. */
+static bool simple_store(struct em_pb_simple *m, const struct em_pb_field *f,
+                         uint32_t varints, uint32_t bytes)
+{
+	uint32_t bit;
+
+	if (f->number >= EM_PB_SIMPLE_MAX)
+		return true;
+	bit = 1u << f->number;
+	if (varints & bit) {
+		if (f->type != EM_PB_VARINT)
+			return false;
+		m->u64[f->number] = f->u64;
+	} else if (bytes & bit) {
+		if (f->type != EM_PB_BYTES)
+			return false;
+		m->bytes[f->number] = f->bytes;
+		m->len[f->number] = f->len;
+	} else {
+		return true;
+	}
+	m->seen |= bit;
+	return true;
+}
+
+int em_pb_decode_simple(const uint8_t *buf, size_t len, uint32_t varints,
+                        uint32_t bytes, struct em_pb_simple *m,
+                        size_t *bad_off)
+{
+	struct em_pb_reader r;
+	struct em_pb_field f;
+	const uint8_t *at;
+	int rc;
+
+	memset(m, 0, sizeof(*m));
+	em_pb_init(&r, buf, len);
+	for (;;) {
+		at = r.p;
+		rc = em_pb_next(&r, &f);
+		if (rc == 0)
+			return 0;
+		if (rc < 0 || !simple_store(m, &f, varints, bytes))
+			break;
+	}
+	if (bad_off != NULL)
+		*bad_off = (size_t)(at - buf);
+	return -1;
+}
