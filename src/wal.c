@@ -75,12 +75,11 @@ struct walk {
 	uint32_t crc;         /* running CRC-32C of the records so far */
 	uint8_t *meta;        /* data of the first metadata record */
 	size_t meta_len;
-	bool have_base;
 	uint64_t base;        /* index of the last entry, to find jumps */
 	struct gap gaps[MAX_GAPS];
 	size_t n_gaps;
 	size_t total_gaps;
-	uint64_t unkept_floor;
+	uint64_t unkept_floor; /* highest floor among the gaps not kept */
 	size_t cur;           /* file being walked */
 	bool last;            /* it is the newest: a torn tail is possible */
 	struct src src;
@@ -407,6 +406,37 @@ static void note_length_word(struct walk *w, const struct frame *fr)
 }
 
 /*
+ * Does the record behind the length word fit in the `left` bytes after it?
+ * STEP_NEXT if so.
+ */
+static enum step check_bounds(struct walk *w, const struct frame *fr,
+                              uint64_t left)
+{
+	uint64_t len = fr->n + fr->pad;
+
+	if (len <= left)
+		return STEP_NEXT;
+	if (len >= MAX_RECORD_34) {
+		/*
+		 * etcd 3.4 stops at "max entry size limit exceeded", 3.5.5+
+		 * at an unexpected EOF, which it would repair in the last
+		 * file.  It is damage all the same: etcd pads every record
+		 * to 8 bytes so that a length word never straddles a sector,
+		 * hence a torn write leaves it whole or zero, never garbage.
+		 */
+		em_report_corrupt(w->rep, w->rel, EM_AT_OFFSET, fr->off,
+		                  "length word 0x%016" PRIx64 " claims a %"
+		                  PRIu64 "-byte record: beyond the end of the "
+		                  "file (%" PRIu64 " bytes left) and etcd's "
+		                  "10 MiB limit", fr->word, fr->n, left);
+		return STEP_BAD;
+	}
+	return cut_short(w, fr->off, "a %" PRIu64 "-byte record runs past "
+	                 "the end of the file (%" PRIu64 " bytes left)", len,
+	                 left);
+}
+
+/*
  * Length word and bounds.  Everything is checked against the bytes left in
  * the file before any of the record is touched, so a garbage length costs
  * nothing.
@@ -438,30 +468,9 @@ static enum em_status read_frame(struct walk *w, uint64_t off,
 	fr->n = fr->word & LEN_MASK;
 	fr->pad = (fr->word >> 63) ? (fr->word >> 56) & 7 : 0;
 	note_length_word(w, fr);
-	left -= FRAME_BYTES;
-	if (fr->n + fr->pad > left && fr->n + fr->pad >= MAX_RECORD_34) {
-		/*
-		 * etcd 3.4 stops at "max entry size limit exceeded", 3.5.5+
-		 * at an unexpected EOF, which it would repair in the last
-		 * file.  It is damage all the same: etcd pads every record
-		 * to 8 bytes so that a length word never straddles a sector,
-		 * hence a torn write leaves it whole or zero, never garbage.
-		 */
-		em_report_corrupt(w->rep, w->rel, EM_AT_OFFSET, off,
-		                  "length word 0x%016" PRIx64 " claims a %"
-		                  PRIu64 "-byte record: beyond the end of the "
-		                  "file (%" PRIu64 " bytes left) and etcd's "
-		                  "10 MiB limit", fr->word, fr->n, left);
-		*how = STEP_BAD;
+	*how = check_bounds(w, fr, left - FRAME_BYTES);
+	if (*how != STEP_NEXT)
 		return EM_OK;
-	}
-	if (fr->n + fr->pad > left) {
-		*how = cut_short(w, off, "a %" PRIu64 "-byte record runs past "
-		                 "the end of the file (%" PRIu64 " bytes left)",
-		                 fr->n + fr->pad, left);
-		return EM_OK;
-	}
-	*how = STEP_NEXT;
 	return src_view(&w->src, off + FRAME_BYTES, fr->n + fr->pad,
 	                &fr->data, err);
 }
@@ -585,10 +594,9 @@ static void on_entry(struct walk *w, const struct frame *fr,
 		return;
 	}
 	index = m.u64[3];
-	if (w->have_base && w->base < UINT64_MAX && index > w->base + 1)
+	if (w->base < UINT64_MAX && index > w->base + 1)
 		add_gap(w, fr, index);
 	w->base = index;
-	w->have_base = true;
 	w->info->entries++;
 	w->info->last_index = index;
 }
@@ -781,7 +789,6 @@ static void begin_file(struct walk *w, size_t i, bool fresh)
 		/* As for a decoder starting here: the crc record is taken as
 		 * it is, and the entries are expected from the name's index. */
 		w->crc = 0;
-		w->have_base = true;
 		w->base = f->index ? f->index - 1 : 0;
 	}
 }
