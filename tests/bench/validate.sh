@@ -62,13 +62,14 @@ cold() { sync; echo 3 >/proc/sys/vm/drop_caches; }
 can_drop=0
 if [[ -w /proc/sys/vm/drop_caches ]]; then can_drop=1; fi
 
-# measure CMD...: prints "SECONDS PEAK_ANON_KB" for one run.
+# measure OUT CMD...: runs CMD once, its stdout into OUT; prints
+# "SECONDS PEAK_ANON_KB".
 measure() {
 	python3 - "$@" <<'PY'
 import subprocess, sys, time
+out = open(sys.argv[1], "wb")
 start = time.monotonic()
-p = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL,
-                     stderr=subprocess.DEVNULL)
+p = subprocess.Popen(sys.argv[2:], stdout=out, stderr=subprocess.DEVNULL)
 peak = 0
 while p.poll() is None:
     try:
@@ -83,68 +84,78 @@ print(f"{time.monotonic() - start:.3f} {peak}")
 PY
 }
 
-# best_of N CMD...: the fastest of N runs, with its memory.
-best_of() {
-	local n=$1 best="" r
-	shift
-	for ((i = 0; i < n; i++)); do
-		r=$(measure "$@")
-		if [[ -z $best ]] || awk -v a="${r% *}" -v b="${best% *}" 'BEGIN{exit !(a < b)}'; then
-			best=$r
-		fi
-	done
-	echo "$best"
-}
-
 db_bytes=$(stat -c %s "$db")
 pages=$((db_bytes / 4096))
-printf 'db: %s (%d MiB, %d pages of 4 KiB)\n' "$db" $((db_bytes >> 20)) "$pages"
-"$medic" validate --data-dir "$data" --mode full --json >"$top/build/bench-verdict.json" || true
-python3 - "$top/build/bench-verdict.json" <<'PY'
-import json, sys
-v = json.load(open(sys.argv[1]))
-print(f"verdict: {v['verdict']}; timings {v['timings']}")
-PY
+all_files=("$db" "$data"/member/wal/*.wal "$data"/member/snap/*.snap)
+all_bytes=$(cat "${all_files[@]}" | wc -c)
+printf 'db: %s: %d MiB, %d pages of 4 KiB\n' "$db" $((db_bytes >> 20)) "$pages"
+printf 'data dir: %d MiB in db, WAL and .snap files\n' $((all_bytes >> 20))
 
-declare -A t m
-run_set() {
-	local temp=$1 n=$2
-	for tool in cat boltcheck medic-db; do
-		local r
+# One sample of every tool at one temperature; appends "tool secs kb".
+sample() {
+	local temp=$1 tool r out=$top/build/bench-out.json
+	for tool in cat-db cat-all boltcheck medic; do
 		case $tool in
-		cat) cmd=(cat "$db") ;;
+		cat-db) cmd=(cat "$db") ;;
+		cat-all) cmd=(cat "${all_files[@]}") ;;
 		boltcheck) cmd=("$boltcheck" "$db") ;;
-		medic-db) cmd=("$medic" validate --data-dir "$data" --mode full) ;;
+		medic) cmd=("$medic" validate --data-dir "$data" --mode full --json) ;;
 		esac
-		if [[ $temp == cold ]]; then
-			cold
-			r=$(measure "${cmd[@]}")
+		# bbolt's check takes half a minute cold: once is enough.
+		[[ $temp == cold && $tool == boltcheck && -n ${did_bolt_cold:-} ]] && continue
+		if [[ $temp == cold ]]; then cold; else "${cmd[@]}" >/dev/null 2>&1 || true; fi
+		if [[ $tool == medic ]]; then
+			r=$(measure "$out" "${cmd[@]}")
 		else
-			"${cmd[@]}" >/dev/null 2>&1 || true    # warm the cache
-			r=$(best_of "$n" "${cmd[@]}")
+			r=$(measure /dev/null "${cmd[@]}")
 		fi
-		t[$temp.$tool]=${r% *}
-		m[$temp.$tool]=${r#* }
+		echo "$temp $tool $r" >>"$samples"
+		if [[ $tool == medic ]]; then
+			python3 -c 'import json,sys; v=json.load(open(sys.argv[1])); print(sys.argv[2], "medic-db", "%.3f" % v["timings"]["db_seconds"], 0)' \
+				"$out" "$temp" >>"$samples"
+			grep -q '"verdict":"healthy"' "$out" || echo "warning: verdict is not healthy" >&2
+		fi
+		[[ $temp == cold && $tool == boltcheck ]] && did_bolt_cold=1
 	done
+	return 0
 }
 
-run_set warm "$runs"
-((can_drop)) && run_set cold 1
+samples=$(mktemp)
+for ((i = 0; i < runs; i++)); do
+	sample warm
+	((can_drop)) && sample cold
+done
 
-printf '\n%-34s %10s %10s %14s\n' "" "warm s" "cold s" "peak RssAnon"
+# median TEMP TOOL FIELD: the median of a column over the samples.
+median() {
+	local v
+	mapfile -t v < <(awk -v t="$1" -v n="$2" -v f="$3" \
+		'$1 == t && $2 == n { print $f }' "$samples" | sort -g)
+	if ((${#v[@]} == 0)); then echo "-"; else echo "${v[$(((${#v[@]} - 1) / 2))]}"; fi
+}
+
+printf '\nmedians of %d runs (bbolt cold: 1 run)\n' "$runs"
+printf '%-40s %9s %9s %14s\n' "" "warm s" "cold s" "peak RssAnon"
 row() {
-	printf '%-34s %10s %10s %11s KiB\n' "$1" "${t[warm.$2]}" "${t[cold.$2]:--}" "${m[warm.$2]}"
+	local kb
+	kb=$(median warm "$2" 4)
+	printf '%-40s %9s %9s %10s KiB\n' "$1" "$(median warm "$2" 3)" "$(median cold "$2" 3)" "${3:-$kb}"
 }
-row "cat db (one read in order)" cat
-row "bbolt 1.3.6 Tx.Check (read-only)" boltcheck
-row "etcd-medic validate --mode full" medic-db
-echo "(validate covers the whole data dir: db, WAL and .snap files)"
+row "cat db (one read, in order)" cat-db
+row "cat db + WAL + .snap" cat-all
+row "bbolt 1.3.6 Tx.Check, read-only" boltcheck
+row "etcd-medic validate --mode full" medic
+row "  of which the db (timings.db_seconds)" medic-db "-"
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a != "-" && b > 0) printf "%.2f", a / b; else print "-" }'; }
 echo
-echo "warm: bbolt check / etcd-medic = $(ratio "${t[warm.boltcheck]}" "${t[warm.medic-db]}")x (goal: at least 3x)"
+echo "warm: bbolt Tx.Check / etcd-medic db check = $(ratio "$(median warm boltcheck 3)" "$(median warm medic-db 3)")x (goal: >= 3)"
+echo "warm: bbolt Tx.Check / etcd-medic validate = $(ratio "$(median warm boltcheck 3)" "$(median warm medic 3)")x"
 if ((can_drop)); then
-	echo "cold: etcd-medic / cat         = $(ratio "${t[cold.medic-db]}" "${t[cold.cat]}")x (goal: at most 2x)"
-	echo "cold: bbolt check / etcd-medic = $(ratio "${t[cold.boltcheck]}" "${t[cold.medic-db]}")x"
+	echo "cold: etcd-medic db check / cat db         = $(ratio "$(median cold medic-db 3)" "$(median cold cat-db 3)")x (goal: <= 2)"
+	echo "cold: etcd-medic validate / cat all files  = $(ratio "$(median cold medic 3)" "$(median cold cat-all 3)")x"
+	echo "cold: bbolt Tx.Check / etcd-medic validate = $(ratio "$(median cold boltcheck 3)" "$(median cold medic 3)")x"
 fi
-echo "memory: etcd-medic peak RssAnon = $(ratio $((m[warm.medic-db] * 1024)) "$pages") bytes per db page"
+kb=$(median warm medic 4)
+echo "memory: etcd-medic peak RssAnon $kb KiB = $(ratio $((kb * 1024)) "$pages") bytes per db page (goal: a few dozen; <= 16 MiB for 1 GiB)"
+rm -f "$samples"
