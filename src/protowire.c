@@ -17,10 +17,15 @@ void em_pb_init(struct em_pb_reader *r, const uint8_t *buf, size_t len)
 {
 	r->p = buf;
 	r->end = buf ? buf + len : buf;
+	r->truncated = false;
 }
 
-/* Advances *pp past one varint; false if it is truncated or too long. */
-static bool read_varint(const uint8_t **pp, const uint8_t *end, uint64_t *out)
+/*
+ * Advances *pp past one varint; false if it is truncated (then *cut is set)
+ * or longer than 10 bytes.
+ */
+static bool read_varint(const uint8_t **pp, const uint8_t *end, uint64_t *out,
+                        bool *cut)
 {
 	const uint8_t *p = *pp;
 	uint64_t v = 0;
@@ -29,8 +34,10 @@ static bool read_varint(const uint8_t **pp, const uint8_t *end, uint64_t *out)
 	for (shift = 0; shift < 64; shift += 7) {
 		uint8_t b;
 
-		if (p >= end)
+		if (p >= end) {
+			*cut = true;
 			return false;
+		}
 		b = *p++;
 		v |= (uint64_t)(b & 0x7f) << shift;
 		if (b < 0x80) {
@@ -52,9 +59,12 @@ static uint64_t load_le(const uint8_t *p, unsigned n)
 	return v;
 }
 
-/* Reads the value of a field of wire type wt starting at *pp. */
+/*
+ * Reads the value of a field of wire type wt starting at *pp.  A length
+ * that is negative as a Go int is invalid; one beyond the input, truncated.
+ */
 static bool read_value(const uint8_t **pp, const uint8_t *end, uint64_t wt,
-                       struct em_pb_field *f)
+                       struct em_pb_field *f, bool *cut)
 {
 	const uint8_t *p = *pp;
 	size_t left;
@@ -62,23 +72,29 @@ static bool read_value(const uint8_t **pp, const uint8_t *end, uint64_t wt,
 
 	switch (wt) {
 	case EM_PB_VARINT:
-		if (!read_varint(&p, end, &f->u64))
+		if (!read_varint(&p, end, &f->u64, cut))
 			return false;
 		break;
 	case EM_PB_FIXED64:
 	case EM_PB_FIXED32:
 		n = wt == EM_PB_FIXED64 ? 8 : 4;
-		if ((size_t)(end - p) < n)
+		if ((size_t)(end - p) < n) {
+			*cut = true;
 			return false;
+		}
 		f->u64 = load_le(p, (unsigned)n);
 		p += n;
 		break;
 	case EM_PB_BYTES:
-		if (!read_varint(&p, end, &n))
+		if (!read_varint(&p, end, &n, cut))
 			return false;
 		left = (size_t)(end - p);
-		if (n > left)
+		if (n > INT64_MAX)
 			return false;
+		if (n > left) {
+			*cut = true;
+			return false;
+		}
 		f->bytes = p;
 		f->len = (size_t)n;
 		p += n;
@@ -90,16 +106,21 @@ static bool read_value(const uint8_t **pp, const uint8_t *end, uint64_t wt,
 	return true;
 }
 
-int em_pb_next(struct em_pb_reader *r, struct em_pb_field *f)
+/*
+ * Reads the key of the next field into f (number and type); 0 at the end,
+ * -1 if it is malformed.  *p is advanced past it.
+ */
+static int read_key(struct em_pb_reader *r, const uint8_t **p,
+                    struct em_pb_field *f)
 {
-	const uint8_t *p = r->p;
 	uint64_t key;
 	uint32_t number;
 
 	memset(f, 0, sizeof(*f));
-	if (p == NULL || p >= r->end)
+	r->truncated = false;
+	if (*p == NULL || *p >= r->end)
 		return 0;
-	if (!read_varint(&p, r->end, &key))
+	if (!read_varint(p, r->end, &key, &r->truncated))
 		return -1;
 	/* gogoproto converts the number to int32 and rejects <= 0. */
 	number = (uint32_t)(key >> 3);
@@ -107,7 +128,17 @@ int em_pb_next(struct em_pb_reader *r, struct em_pb_field *f)
 		return -1;
 	f->number = number;
 	f->type = (enum em_pb_wiretype)(key & 7);
-	if (!read_value(&p, r->end, key & 7, f))
+	return 1;
+}
+
+int em_pb_next(struct em_pb_reader *r, struct em_pb_field *f)
+{
+	const uint8_t *p = r->p;
+	int rc = read_key(r, &p, f);
+
+	if (rc <= 0)
+		return rc;
+	if (!read_value(&p, r->end, f->type, f, &r->truncated))
 		return -1;
 	r->p = p;
 	return 1;
@@ -118,39 +149,54 @@ bool em_pb_packed_varints_ok(const uint8_t *buf, size_t len)
 	const uint8_t *p = buf;
 	const uint8_t *end;
 	uint64_t v;
+	bool cut = false;
 
 	if (len == 0)
 		return true; /* buf may be NULL: no pointer arithmetic on it */
 	end = buf + len;
 	while (p < end)
-		if (!read_varint(&p, end, &v))
+		if (!read_varint(&p, end, &v, &cut))
 			return false;
 	return true;
 }
 
-/* Stores f into m if it is declared; false if declared with a wrong type. */
-static bool simple_store(struct em_pb_simple *m, const struct em_pb_field *f,
-                         uint32_t varints, uint32_t bytes)
+/*
+ * Is a field of this number and wire type acceptable?  gogoproto checks the
+ * type of a declared field before it reads the value, so a wrong type is
+ * malformed even when the value would also run past the end.
+ */
+static bool simple_type_ok(const struct em_pb_field *f, uint32_t varints,
+                           uint32_t bytes)
 {
 	uint32_t bit;
 
 	if (f->number >= EM_PB_SIMPLE_MAX)
 		return true;
 	bit = 1u << f->number;
+	if (varints & bit)
+		return f->type == EM_PB_VARINT;
+	if (bytes & bit)
+		return f->type == EM_PB_BYTES;
+	return true;
+}
+
+static void simple_store(struct em_pb_simple *m, const struct em_pb_field *f,
+                         uint32_t varints, uint32_t bytes)
+{
+	uint32_t bit;
+
+	if (f->number >= EM_PB_SIMPLE_MAX)
+		return;
+	bit = 1u << f->number;
 	if (varints & bit) {
-		if (f->type != EM_PB_VARINT)
-			return false;
 		m->u64[f->number] = f->u64;
 	} else if (bytes & bit) {
-		if (f->type != EM_PB_BYTES)
-			return false;
 		m->bytes[f->number] = f->bytes;
 		m->len[f->number] = f->len;
 	} else {
-		return true;
+		return;
 	}
 	m->seen |= bit;
-	return true;
 }
 
 int em_pb_decode_simple(const uint8_t *buf, size_t len, uint32_t varints,
@@ -159,20 +205,23 @@ int em_pb_decode_simple(const uint8_t *buf, size_t len, uint32_t varints,
 {
 	struct em_pb_reader r;
 	struct em_pb_field f;
-	const uint8_t *at;
+	const uint8_t *p;
 	int rc;
 
 	memset(m, 0, sizeof(*m));
 	em_pb_init(&r, buf, len);
 	for (;;) {
-		at = r.p;
-		rc = em_pb_next(&r, &f);
+		p = r.p;
+		rc = read_key(&r, &p, &f);
 		if (rc == 0)
 			return 0;
-		if (rc < 0 || !simple_store(m, &f, varints, bytes))
+		if (rc < 0 || !simple_type_ok(&f, varints, bytes) ||
+		    !read_value(&p, r.end, f.type, &f, &r.truncated))
 			break;
+		simple_store(m, &f, varints, bytes);
+		r.p = p;
 	}
 	if (bad_off != NULL)
-		*bad_off = (size_t)(at - buf);
-	return -1;
+		*bad_off = (size_t)(r.p - buf);
+	return r.truncated ? -2 : -1;
 }

@@ -45,7 +45,7 @@ enum {
 /* etcd 3.4's maxWALEntrySizeLimit, which also bounds record + padding. */
 #define MAX_RECORD_34 (UINT64_C(10) * 1024 * 1024)
 #define WINDOW_BYTES ((size_t)1 << 20)
-#define MAX_GAPS EM_REPORT_KEEP
+#define MAX_DEFERRED EM_REPORT_KEEP
 
 /* Where the bytes of the file being walked come from. */
 struct src {
@@ -58,12 +58,19 @@ struct src {
 	size_t win_len;
 };
 
-/* A jump in entry indexes, judged once all snapshot records are known. */
-struct gap {
-	size_t file;
+/*
+ * A finding only the snapshot etcd starts from can decide, judged once all
+ * snapshot records are known: a jump in entry indexes (harmless when that
+ * snapshot covers the missing entries), or a record only wal.ReadAll
+ * refuses (harmless when ReadAll starts after its file).
+ */
+struct deferred {
+	size_t file;    /* where it is */
 	uint64_t off;
-	uint64_t prev;  /* index of the entry before the jump */
-	uint64_t next;  /* index of the entry after it */
+	bool gap;
+	uint64_t floor; /* gap: the lowest snapshot index that covers it */
+	size_t reach;   /* else: ReadAll fails if it starts at or before */
+	char text[160];
 };
 
 struct walk {
@@ -75,11 +82,15 @@ struct walk {
 	uint32_t crc;         /* running CRC-32C of the records so far */
 	uint8_t *meta;        /* data of the first metadata record */
 	size_t meta_len;
+	size_t meta_file;     /* last file with that metadata */
 	uint64_t base;        /* index of the last entry, to find jumps */
-	struct gap gaps[MAX_GAPS];
-	size_t n_gaps;
-	size_t total_gaps;
-	uint64_t unkept_floor; /* highest floor among the gaps not kept */
+	struct deferred later[MAX_DEFERRED];
+	size_t n_later;
+	size_t total_later;
+	bool unkept_gap;      /* the worst of those not kept */
+	uint64_t unkept_floor;
+	bool unkept_replay;
+	size_t unkept_reach;
 	size_t cur;           /* file being walked */
 	bool last;            /* it is the newest: a torn tail is possible */
 	struct src src;
@@ -92,6 +103,7 @@ struct frame {
 	uint64_t word;
 	uint64_t n;           /* record bytes */
 	uint64_t pad;         /* padding bytes, as etcd reads them */
+	bool oversized;       /* beyond etcd 3.4's limit, already reported */
 	const uint8_t *data;  /* n + pad bytes */
 };
 
@@ -370,7 +382,9 @@ static enum step undecodable(struct walk *w, const struct frame *fr,
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
-	if (w->last && is_torn(fr->data, len, fr->off + FRAME_BYTES)) {
+	/* An oversized record is damage already: not a torn write. */
+	if (w->last && !fr->oversized &&
+	    is_torn(fr->data, len, fr->off + FRAME_BYTES)) {
 		mark_torn(w, fr->off, fr->off + FRAME_BYTES + len, why);
 		return STEP_TORN;
 	}
@@ -409,11 +423,26 @@ static void note_length_word(struct walk *w, const struct frame *fr)
  * Does the record behind the length word fit in the `left` bytes after it?
  * STEP_NEXT if so.
  */
-static enum step check_bounds(struct walk *w, const struct frame *fr,
+static enum step check_bounds(struct walk *w, struct frame *fr,
                               uint64_t left)
 {
 	uint64_t len = fr->n + fr->pad;
 
+	if (len <= left && len >= MAX_RECORD_34) {
+		/*
+		 * Intact, perhaps, but the etcd this is built for (3.4) and
+		 * 3.5.0-3.5.4 refuse it at start-up, so the member cannot
+		 * start on this WAL.  Read on: whether the record decodes
+		 * and the rest of the file still deserve a check.
+		 */
+		em_report_corrupt(w->rep, w->rel, EM_AT_OFFSET, fr->off,
+		                  "length word claims a %" PRIu64 "-byte "
+		                  "record: etcd 3.4 and 3.5.0-3.5.4 refuse "
+		                  "records of 10 MiB or more (\"max entry size "
+		                  "limit exceeded\"); 3.5.5+ reads it", fr->n);
+		fr->oversized = true;
+		return STEP_NEXT;
+	}
 	if (len <= left)
 		return STEP_NEXT;
 	if (len >= MAX_RECORD_34) {
@@ -489,33 +518,24 @@ static void check_padding(struct walk *w, const struct frame *fr)
 	}
 }
 
-/* A record of 10 MiB or more: etcd before 3.5.5 refuses it. */
-static void note_oversized(struct walk *w, const struct frame *fr)
-{
-	if (fr->n + fr->pad < MAX_RECORD_34)
-		return;
-	em_report_note(w->rep, w->rel, EM_AT_OFFSET, fr->off,
-	               "%" PRIu64 "-byte record: etcd 3.4 and 3.5.0-3.5.4 "
-	               "refuse records of 10 MiB or more (\"max entry size "
-	               "limit exceeded\"); 3.5.5+ reads it", fr->n);
-}
-
 /* ---- records ---------------------------------------------------------- */
 
 #define BIT(n) (1u << (n))
 
-static bool parse_record(const uint8_t *p, size_t n, struct rec *r,
-                         size_t *bad)
+/* 0, or em_pb_decode_simple's -1 (malformed) or -2 (cut short). */
+static int parse_record(const uint8_t *p, size_t n, struct rec *r,
+                        size_t *bad)
 {
 	struct em_pb_simple m;
+	int rc = em_pb_decode_simple(p, n, BIT(1) | BIT(2), BIT(3), &m, bad);
 
-	if (em_pb_decode_simple(p, n, BIT(1) | BIT(2), BIT(3), &m, bad) != 0)
-		return false;
+	if (rc != 0)
+		return rc;
 	r->type = m.u64[1];
 	r->crc = (uint32_t)m.u64[2];
 	r->data = m.bytes[3] ? m.bytes[3] : no_bytes;
 	r->len = m.len[3];
-	return true;
+	return 0;
 }
 
 static void malformed(struct walk *w, const struct frame *fr,
@@ -526,60 +546,95 @@ static void malformed(struct walk *w, const struct frame *fr,
 	                  "protobuf field at byte %zu of its data", what, bad);
 }
 
+static void keep_worst(struct walk *w, const struct deferred *d)
+{
+	if (d->gap && (!w->unkept_gap || d->floor > w->unkept_floor)) {
+		w->unkept_gap = true;
+		w->unkept_floor = d->floor;
+	}
+	if (!d->gap && (!w->unkept_replay || d->reach > w->unkept_reach)) {
+		w->unkept_replay = true;
+		w->unkept_reach = d->reach;
+	}
+}
+
+/* Defers a finding at the current record; see struct deferred. */
+__attribute__((format(printf, 6, 7)))
+static void defer(struct walk *w, const struct frame *fr, bool gap,
+                  uint64_t floor, size_t reach, const char *fmt, ...)
+{
+	struct deferred d = { .file = w->cur, .off = fr->off, .gap = gap,
+	                      .floor = floor, .reach = reach };
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(d.text, sizeof(d.text), fmt, ap);
+	va_end(ap);
+	if (gap && floor > w->info->entry_gap_floor)
+		w->info->entry_gap_floor = floor;
+	if (!gap && (!w->info->replay_damage ||
+	             reach > w->info->replay_damage_file)) {
+		w->info->replay_damage = true;
+		w->info->replay_damage_file = reach;
+	}
+	w->total_later++;
+	if (w->n_later < MAX_DEFERRED)
+		w->later[w->n_later++] = d;
+	else
+		keep_worst(w, &d);
+}
+
+/* Records only ReadAll decodes, in the file being walked. */
+#define defer_replay(w, fr, ...) defer(w, fr, false, 0, (w)->cur, __VA_ARGS__)
+
+/*
+ * ReadAll, which alone compares metadata records, fails when the files it
+ * reads hold two different ones: when it starts at or before the last file
+ * whose metadata differs from the final one.
+ */
 static enum em_status on_metadata(struct walk *w, const struct frame *fr,
                                   const struct rec *r, struct em_error *err)
 {
 	struct em_wal_info *info = w->info;
 	struct em_pb_simple m;
 	size_t bad = 0;
+	uint8_t *copy;
 
 	if (em_pb_decode_simple(r->data, r->len, BIT(1) | BIT(2), 0, &m,
 	                        &bad) != 0)
-		malformed(w, fr, "metadata", bad);
-	if (info->have_metadata) {
-		if (r->len != w->meta_len ||
-		    (r->len && memcmp(r->data, w->meta, r->len) != 0))
-			em_report_corrupt(w->rep, w->rel, EM_AT_OFFSET, fr->off,
-			                  "conflicting metadata: this record "
-			                  "differs from the first one (node %"
-			                  PRIx64 ", cluster %" PRIx64 ")",
-			                  info->node_id, info->cluster_id);
+		defer_replay(w, fr, "metadata record with a valid crc does "
+		             "not decode: bad protobuf field at byte %zu of "
+		             "its data", bad);
+	if (info->have_metadata && r->len == w->meta_len &&
+	    (r->len == 0 || memcmp(r->data, w->meta, r->len) == 0)) {
+		w->meta_file = w->cur;
 		return EM_OK;
 	}
-	w->meta = malloc(r->len ? r->len : 1);
-	if (w->meta == NULL)
+	if (info->have_metadata)
+		defer(w, fr, false, 0, w->meta_file, "conflicting metadata: "
+		      "this record differs from the one before it (etcd: "
+		      "\"wal: conflicting metadata found\")");
+	copy = malloc(r->len ? r->len : 1);
+	if (copy == NULL)
 		return em_error_set(err, EM_ENOMEM, "out of memory");
-	memcpy(w->meta, r->data, r->len);
+	memcpy(copy, r->data, r->len);
+	free(w->meta);
+	w->meta = copy;
 	w->meta_len = r->len;
-	info->have_metadata = true;
-	info->node_id = m.u64[1];
-	info->cluster_id = m.u64[2];
-	return EM_OK;
-}
-
-static void add_gap(struct walk *w, const struct frame *fr, uint64_t index)
-{
-	w->total_gaps++;
-	if (w->n_gaps < MAX_GAPS) {
-		struct gap *g = &w->gaps[w->n_gaps++];
-
-		g->file = w->cur;
-		g->off = fr->off;
-		g->prev = w->base;
-		g->next = index;
-	} else if (index - 1 > w->unkept_floor) {
-		w->unkept_floor = index - 1;
+	w->meta_file = w->cur;
+	if (!info->have_metadata) {
+		info->have_metadata = true;
+		info->node_id = m.u64[1];
+		info->cluster_id = m.u64[2];
 	}
-	if (index - 1 > w->info->entry_gap_floor)
-		w->info->entry_gap_floor = index - 1;
+	return EM_OK;
 }
 
 /*
  * ReadAll keeps an entry whose index is at most one past the last kept one;
  * a lower index overwrites the tail (a new leader's log wins), a higher one
  * fails with "slice bounds out of range" unless the snapshot etcd starts
- * from covers the missing entries.  Which snapshot that is depends on the
- * .snap files, so jumps are collected here and judged at the end.
+ * from covers the missing entries.  ReadAll alone decodes entries, too.
  */
 static void on_entry(struct walk *w, const struct frame *fr,
                      const struct rec *r)
@@ -590,12 +645,15 @@ static void on_entry(struct walk *w, const struct frame *fr,
 
 	if (em_pb_decode_simple(r->data, r->len, BIT(1) | BIT(2) | BIT(3),
 	                        BIT(4), &m, &bad) != 0) {
-		malformed(w, fr, "entry", bad);
+		defer_replay(w, fr, "entry record with a valid crc does not "
+		             "decode: bad protobuf field at byte %zu of its "
+		             "data", bad);
 		return;
 	}
 	index = m.u64[3];
 	if (w->base < UINT64_MAX && index > w->base + 1)
-		add_gap(w, fr, index);
+		defer(w, fr, true, index - 1, 0, "entry %" PRIu64 " follows "
+		      "entry %" PRIu64, index, w->base);
 	w->base = index;
 	w->info->entries++;
 	w->info->last_index = index;
@@ -685,10 +743,9 @@ static enum em_status dispatch(struct walk *w, const struct frame *fr,
 	case REC_SNAPSHOT:
 		return on_snapshot(w, fr, r, err);
 	default:
-		em_report_corrupt(w->rep, w->rel, EM_AT_OFFSET, fr->off,
-		                  "unknown record type %" PRId64
-		                  " (etcd: \"unexpected block type\")",
-		                  (int64_t)r->type);
+		/* ValidSnapshotEntries skips these; ReadAll refuses them. */
+		defer_replay(w, fr, "unknown record type %" PRId64 " (etcd: "
+		             "\"unexpected block type\")", (int64_t)r->type);
 		return EM_OK;
 	}
 }
@@ -699,8 +756,20 @@ static enum em_status check_record(struct walk *w, const struct frame *fr,
 {
 	struct rec r;
 	size_t bad = 0;
+	int rc = parse_record(fr->data, (size_t)fr->n, &r, &bad);
 
-	if (!parse_record(fr->data, (size_t)fr->n, &r, &bad)) {
+	/*
+	 * gogoproto reports a field cut short by the end of the record as
+	 * io.ErrUnexpectedEOF, which etcd's decoder passes on as it is: in
+	 * the last file that is a torn write, whatever the sectors hold.
+	 */
+	if (rc == -2 && w->last && !fr->oversized) {
+		mark_torn(w, fr->off, fr->off + FRAME_BYTES + fr->n + fr->pad,
+		          "a field of the record runs past its end");
+		*how = STEP_TORN;
+		return EM_OK;
+	}
+	if (rc != 0) {
 		*how = undecodable(w, fr, "malformed walpb.Record: bad "
 		                   "protobuf field at byte %zu of the record",
 		                   bad);
@@ -717,7 +786,6 @@ static enum em_status check_record(struct walk *w, const struct frame *fr,
 		w->crc = c;
 	}
 	w->info->records++;
-	note_oversized(w, fr);
 	check_padding(w, fr);
 	return dispatch(w, fr, &r, err);
 }
@@ -765,7 +833,6 @@ static enum em_status walk_frames(struct walk *w, enum step *how,
 		if (w->decode) {
 			st = check_record(w, &fr, how, err);
 		} else {
-			note_oversized(w, &fr);
 			check_padding(w, &fr);
 		}
 		if (st != EM_OK || *how != STEP_NEXT)
@@ -865,39 +932,82 @@ static uint64_t max_committed_snap(const struct em_wal_info *info)
 	return best;
 }
 
-static void judge_gap(struct walk *w, const struct gap *g, uint64_t best)
+/* The last file whose first index is <= index (searchIndex). */
+static bool start_file(const struct em_wal_info *info, uint64_t index,
+                       size_t *start)
 {
-	char rel[EM_FINDING_FILE_MAX];
-	const char *file = rel_of(w, g->file, rel, sizeof(rel));
-
-	if (g->next - 1 > best)
-		em_report_corrupt(w->rep, file, EM_AT_OFFSET, g->off,
-		                  "entry %" PRIu64 " follows entry %" PRIu64
-		                  ": entries are missing and no committed "
-		                  "snapshot record covers them (etcd fails "
-		                  "with \"slice bounds out of range\")",
-		                  g->next, g->prev);
-	else
-		em_report_note(w->rep, file, EM_AT_OFFSET, g->off,
-		               "entry %" PRIu64 " follows entry %" PRIu64
-		               ": etcd can replay the WAL only from a snapshot "
-		               "at index %" PRIu64 " or above (as after "
-		               "installing a snapshot from the leader)",
-		               g->next, g->prev, g->next - 1);
-}
-
-static void judge_gaps(struct walk *w)
-{
-	uint64_t best = max_committed_snap(w->info);
 	size_t i;
 
-	for (i = 0; i < w->n_gaps; i++)
-		judge_gap(w, &w->gaps[i], best);
-	if (w->total_gaps > w->n_gaps && w->unkept_floor > best)
+	for (i = info->n_files; i > 0; i--) {
+		if (info->files[i - 1].index <= index) {
+			*start = i - 1;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Is the deferred finding damage etcd trips over from snapshot `best`? */
+static bool fatal_from(const struct em_wal_info *info,
+                       const struct deferred *d, uint64_t best)
+{
+	size_t start;
+
+	if (d->gap)
+		return d->floor > best;
+	return !start_file(info, best, &start) || d->reach >= start;
+}
+
+static void judge_one(struct walk *w, const struct deferred *d, bool fatal)
+{
+	char rel[EM_FINDING_FILE_MAX];
+	const char *file = rel_of(w, d->file, rel, sizeof(rel));
+
+	if (fatal && d->gap)
+		em_report_corrupt(w->rep, file, EM_AT_OFFSET, d->off, "%s: "
+		                  "entries are missing and no committed "
+		                  "snapshot record covers them (etcd fails "
+		                  "with \"slice bounds out of range\")",
+		                  d->text);
+	else if (fatal)
+		em_report_corrupt(w->rep, file, EM_AT_OFFSET, d->off, "%s",
+		                  d->text);
+	else if (d->gap)
+		em_report_note(w->rep, file, EM_AT_OFFSET, d->off, "%s: etcd "
+		               "can replay the WAL only from a snapshot at "
+		               "index %" PRIu64 " or above (as after installing "
+		               "a snapshot from the leader)", d->text, d->floor);
+	else
+		em_report_note(w->rep, file, EM_AT_OFFSET, d->off, "%s; etcd "
+		               "replays the WAL from a later file, and reads "
+		               "this only if it falls back to an older "
+		               "snapshot", d->text);
+}
+
+/*
+ * The snapshot etcd starts from is at best the newest committed snapshot
+ * record; whether it can start from that one is for em_wal_can_open_at
+ * (the .snap files decide which one it gets).
+ */
+static void judge_deferred(struct walk *w)
+{
+	uint64_t best = max_committed_snap(w->info);
+	struct deferred gap = { .gap = true }, replay = { .gap = false };
+	size_t i;
+
+	for (i = 0; i < w->n_later; i++)
+		judge_one(w, &w->later[i], fatal_from(w->info, &w->later[i],
+		                                      best));
+	if (w->total_later <= w->n_later)
+		return;
+	gap.floor = w->unkept_floor;
+	replay.reach = w->unkept_reach;
+	if ((w->unkept_gap && fatal_from(w->info, &gap, best)) ||
+	    (w->unkept_replay && fatal_from(w->info, &replay, best)))
 		em_report_corrupt(w->rep, w->dirname ? w->dirname : w->bufname,
-		                  EM_AT_FILE, 0, "%zu more jumps in entry "
-		                  "indexes, some not covered by a committed "
-		                  "snapshot record", w->total_gaps - w->n_gaps);
+		                  EM_AT_FILE, 0, "%zu more entry gaps or "
+		                  "records etcd's replay refuses",
+		                  w->total_later - w->n_later);
 }
 
 static void walk_init(struct walk *w, struct em_report *rep,
@@ -937,7 +1047,7 @@ static enum em_status walk_all(struct walk *w, const char *dir,
 			all = false;
 	}
 	w->info->decoded_all = all;
-	judge_gaps(w);
+	judge_deferred(w);
 	return EM_OK;
 }
 
@@ -1175,7 +1285,7 @@ enum em_status em_wal_check_buf(const uint8_t *buf, size_t len,
 	st = walk_frames(&w, &how, err);
 	if (st == EM_OK) {
 		info->decoded_all = how != STEP_BAD;
-		judge_gaps(&w);
+		judge_deferred(&w);
 	}
 	walk_free(&w);
 	return st;
@@ -1217,25 +1327,28 @@ static bool files_at(const struct em_wal_info *info, uint64_t index,
 	size_t i, start;
 	uint64_t last = 0;
 
-	for (start = info->n_files; start > 0; start--)
-		if (info->files[start - 1].index <= index)
-			break;
-	if (start == 0) {
+	if (!start_file(info, index, &start)) {
 		snprintf(why, size, "no WAL file starts at or below index %"
 		         PRIu64 " (etcd: \"wal: file not found\")", index);
 		return false;
 	}
-	for (i = start - 1; i < info->n_files; i++) {
+	for (i = start; i < info->n_files; i++) {
 		uint64_t seq = info->files[i].seq;
 
 		if (last != 0 && last != seq - 1) {
 			snprintf(why, size, "the WAL files from %s on do not "
 			         "have contiguous sequence numbers (etcd: "
 			         "\"wal: file not found\")",
-			         info->files[start - 1].name);
+			         info->files[start].name);
 			return false;
 		}
 		last = seq;
+	}
+	if (info->replay_damage && start <= info->replay_damage_file) {
+		snprintf(why, size, "the WAL files from %s on hold a record "
+		         "etcd's replay (wal.ReadAll) refuses",
+		         info->files[start].name);
+		return false;
 	}
 	return true;
 }

@@ -23,6 +23,10 @@ enum em_pb_wiretype {
 struct em_pb_reader {
 	const uint8_t *p;
 	const uint8_t *end;
+	/* After em_pb_next returned -1: the input ended inside the field
+	 * (what gogoproto reports as io.ErrUnexpectedEOF, which etcd's WAL
+	 * decoder takes for a torn write), rather than being invalid. */
+	bool truncated;
 };
 
 struct em_pb_field {
@@ -63,7 +67,8 @@ struct em_pb_simple {
  * varint (length-delimited).  As gogoproto's generated code does, the last
  * occurrence of a field wins, undeclared fields are skipped, and a declared
  * field with another wire type is malformed.  Returns 0, or -1 with *bad_off
- * (if not NULL) set to the offset of the offending field in buf.
+ * (if not NULL) set to the offset of the offending field in buf; -2 instead
+ * of -1 when the input ends inside that field (see em_pb_reader.truncated).
  */
 int em_pb_decode_simple(const uint8_t *buf, size_t len, uint32_t varints,
                         uint32_t bytes, struct em_pb_simple *m,

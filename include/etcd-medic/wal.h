@@ -57,6 +57,15 @@ struct em_wal_info {
 	 * 0 when the entries have no gap.  em_wal_can_open_at checks it.
 	 */
 	uint64_t entry_gap_floor;
+	/*
+	 * Records only wal.ReadAll refuses (unknown type, an entry that does
+	 * not decode, conflicting metadata) lie in files[0] to
+	 * files[replay_damage_file]: ReadAll reads the files from the one
+	 * holding the snapshot etcd starts from, and fails if that is one of
+	 * them.  em_wal_can_open_at checks it.
+	 */
+	bool replay_damage;
+	size_t replay_damage_file;
 };
 
 void em_wal_info_free(struct em_wal_info *info);
@@ -93,7 +102,8 @@ enum em_status em_wal_check_buf(const uint8_t *buf, size_t len,
  * True when etcd could open the WAL at snapshot index `index`: there is a
  * file whose first index is <= index, and the files from it on have
  * contiguous sequence numbers (as etcd's isValidSeq judges them), no gap
- * in the entries lies above index (info->entry_gap_floor <= index), and,
+ * in the entries lies above index (info->entry_gap_floor <= index), no
+ * record ReadAll refuses lies in the files from there on, and,
  * when every record was decoded, the last hard state's commit lies between
  * index and the last index of the log (raft refuses to start otherwise).
  */

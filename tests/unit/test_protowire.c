@@ -189,6 +189,62 @@ START_TEST(simple_messages)
 }
 END_TEST
 
+/* Which failures are the input ending inside a field (gogoproto's
+ * io.ErrUnexpectedEOF, a torn write to etcd) and which are invalid. */
+START_TEST(truncated_flag)
+{
+	static const struct {
+		uint8_t b[12];
+		size_t n;
+		bool cut;
+	} cases[] = {
+		{ { 0x08, 0x96 }, 2, true },                   /* varint */
+		{ { 0x09, 1, 2 }, 3, true },                   /* fixed64 */
+		{ { 0x0d, 1 }, 2, true },                      /* fixed32 */
+		{ { 0x0a, 0x05, 'a' }, 3, true },              /* bytes */
+		{ { 0x0a }, 1, true },                         /* no length */
+		{ { 0x88 }, 1, true },                         /* key */
+		{ { 0x00, 0x01 }, 2, false },                  /* field 0 */
+		{ { 0x0b, 0x00 }, 2, false },                  /* group */
+		{ { 0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+		    0xff, 0xff, 0x01 }, 12, false },           /* 11 bytes */
+		/* a length negative as a Go int */
+		{ { 0x0a, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+		    0x80, 0x01 }, 11, false },
+	};
+	struct em_pb_simple m;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint8_t *p = exact(cases[i].b, cases[i].n);
+		struct em_pb_reader r;
+		struct em_pb_field f;
+
+		em_pb_init(&r, p, cases[i].n);
+		ck_assert_int_eq(em_pb_next(&r, &f), -1);
+		ck_assert_msg(r.truncated == cases[i].cut, "case %zu", i);
+		ck_assert_int_eq(em_pb_decode_simple(p, cases[i].n, 0, 0, &m,
+		                                     NULL),
+		                 cases[i].cut ? -2 : -1);
+		free(p);
+	}
+}
+END_TEST
+
+/* A declared field's type is checked before its value is read. */
+START_TEST(wrong_type_before_value)
+{
+	static const uint8_t msg[] = { 0x0a, 0x7f, 'x' }; /* 1 as bytes */
+	struct em_pb_simple m;
+	size_t bad = 9;
+
+	ck_assert_int_eq(em_pb_decode_simple(msg, sizeof(msg), 1u << 1, 0, &m,
+	                                     &bad), -1);
+	ck_assert_uint_eq(bad, 0);
+	ck_assert_int_eq(em_pb_decode_simple(msg, sizeof(msg), 0, 1u << 1, &m,
+	                                     &bad), -2);
+}
+END_TEST
+
 START_TEST(packed)
 {
 	static const uint8_t ok[] = { 0x01, 0x96, 0x01, 0x00 };
@@ -245,6 +301,8 @@ int main(void)
 	tcase_add_test(t, error_leaves_position);
 	tcase_add_test(t, simple_messages);
 	tcase_add_test(t, packed);
+	tcase_add_test(t, truncated_flag);
+	tcase_add_test(t, wrong_type_before_value);
 	tcase_add_test(t, mutations);
 	suite_add_tcase(s, t);
 	sr = srunner_create(s);

@@ -545,6 +545,69 @@ START_TEST(huge_length)
 }
 END_TEST
 
+/* An entry record with a payload too big for struct msg; returns its
+ * frame offset. */
+static size_t big_entry(struct img *im, uint64_t index, size_t payload)
+{
+	struct msg head = { .n = 0 };
+	struct img ent = { .chain = im->chain }, rec = { .chain = im->chain };
+	uint8_t *data = malloc(payload);
+	size_t off;
+
+	memset(data, 0x5a, payload);
+	m_varint(&head, 2, 2);
+	m_varint(&head, 3, index);
+	head.n += varint(head.b + head.n, (4 << 3) | 2);
+	head.n += varint(head.b + head.n, payload);
+	put(&ent, head.b, head.n);
+	put(&ent, data, payload);
+	*im->chain = em_crc32c(*im->chain, ent.p, ent.len);
+	head.n = 0;
+	m_varint(&head, 1, 2);
+	m_varint(&head, 2, *im->chain);
+	head.n += varint(head.b + head.n, (3 << 3) | 2);
+	head.n += varint(head.b + head.n, ent.len);
+	put(&rec, head.b, head.n);
+	put(&rec, ent.p, ent.len);
+	off = frame(im, rec.p, rec.len);
+	free(rec.p);
+	free(ent.p);
+	free(data);
+	return off;
+}
+
+/*
+ * A record of 10 MiB or more that is whole: etcd 3.4 refuses it all the
+ * same, so the member cannot start; the records after it are still read.
+ */
+START_TEST(oversized_record)
+{
+	struct img im;
+	uint32_t chain;
+	struct result r;
+	size_t off;
+
+	first_file(&im, &chain);
+	entries(&im, 1, 3, 20);
+	off = big_entry(&im, 4, 10u * 1024 * 1024 + 100);
+	entries(&im, 5, 6, 20);
+	zeros(&im, 4096);
+	check_img(&im, &r);
+	expect_corrupt_at(&r, off, "refuse records of 10 MiB or more");
+	ck_assert_uint_eq(r.rep.total_evidence, 1);
+	ck_assert_uint_eq(r.info.last_index, 6);
+	ck_assert(!r.info.torn_tail);
+	done(&r);
+	/* the same length word over garbage: still not a torn write */
+	memset(im.p + off + 8 + 100, 0, 4096);
+	check_img(&im, &r);
+	ck_assert_int_eq(r.rep.verdict, EM_VERDICT_CORRUPT);
+	ck_assert(!r.info.torn_tail);
+	done(&r);
+	free(im.p);
+}
+END_TEST
+
 /* Below 10 MiB, a record running past EOF in the last file is torn. */
 START_TEST(short_record_at_eof_is_torn)
 {
@@ -633,6 +696,39 @@ START_TEST(torn_tail_then_garbage)
 	expect_healthy(&r);
 	ck_assert(r.info.torn_tail);
 	ck_assert(note(&r, "discarding non-zero bytes"));
+	done(&r);
+	free(im.p);
+}
+END_TEST
+
+/*
+ * The data length shortened by a bit flip: the record then ends inside the
+ * next field, which gogoproto reports as an unexpected EOF, and etcd's
+ * decoder passes that on as a torn write, sectors or not.
+ */
+START_TEST(record_field_cut_short_is_torn)
+{
+	struct img im;
+	uint32_t chain;
+	struct result r;
+	size_t off, i;
+
+	first_file(&im, &chain);
+	entries(&im, 1, 10, 50);
+	off = rec_entry(&im, 2, 11, 60);
+	zeros(&im, 4096);
+	/* type, crc, then the data key 0x1a and its 1-byte length */
+	for (i = off + 8; im.p[i] != 0x1a; i++)
+		;
+	ck_assert_uint_lt(im.p[i + 1], 0x80);
+	im.p[i + 1] -= 2;
+	im.p[i + 1 + im.p[i + 1] + 1] = 0x32; /* field 6, bytes... */
+	im.p[i + 1 + im.p[i + 1] + 2] = 0xff; /* ...length cut */
+	check_img(&im, &r);
+	expect_healthy(&r);
+	ck_assert(r.info.torn_tail);
+	ck_assert_uint_eq(r.info.torn_offset, off);
+	ck_assert(note(&r, "a field of the record runs past its end"));
 	done(&r);
 	free(im.p);
 }
@@ -948,12 +1044,19 @@ static char *wal_name(uint64_t seq, uint64_t index)
 	return buf;
 }
 
+enum {
+	WITH_SNAP = 1,     /* a committed snapshot record at 45 in file 2 */
+	JUNK_IN_0 = 2,     /* a record of unknown type in file 0 */
+	OTHER_META_1 = 4,  /* file 1 has other metadata */
+};
+
 /*
  * A WAL of three files cut at entries 20 and 40, as etcd leaves it: the
  * older files truncated at their last record, the newest preallocated.
- * off[i] is the offset of a middle entry of file i.
+ * off[i] is the offset of a middle entry of file i (or of the odd record
+ * flags ask for).
  */
-static void three_files(struct img f[3], size_t off[3])
+static void three_files_with(struct img f[3], size_t off[3], int flags)
 {
 	uint32_t chain;
 
@@ -961,18 +1064,32 @@ static void three_files(struct img f[3], size_t off[3])
 	rec_state(&f[0], 2, 0x1111, 0);
 	entries(&f[0], 1, 10, 40);
 	off[0] = rec_entry(&f[0], 2, 11, 40);
+	if (flags & JUNK_IN_0)
+		off[0] = record(&f[0], 9, "junk", 4);
 	entries(&f[0], 12, 20, 40);
 	rec_state(&f[0], 2, 0x1111, 20);
 	next_file(&f[1], &chain, 20);
+	if (flags & OTHER_META_1)
+		off[1] = rec_meta(&f[1], 0x1111, 0x9999);
 	entries(&f[1], 21, 30, 40);
-	off[1] = rec_entry(&f[1], 2, 31, 40);
+	if (!(flags & OTHER_META_1))
+		off[1] = rec_entry(&f[1], 2, 31, 40);
+	else
+		rec_entry(&f[1], 2, 31, 40);
 	entries(&f[1], 32, 40, 40);
 	rec_state(&f[1], 2, 0x1111, 40);
 	next_file(&f[2], &chain, 40);
 	entries(&f[2], 41, 50, 40);
 	off[2] = rec_entry(&f[2], 2, 51, 40);
+	if (flags & WITH_SNAP)
+		rec_snap(&f[2], 45, 2);
 	rec_state(&f[2], 2, 0x1111, 51);
 	zeros(&f[2], 16384);
+}
+
+static void three_files(struct img f[3], size_t off[3])
+{
+	three_files_with(f, off, 0);
 }
 
 static void write_three(const char *dir, struct img f[3], const bool skip[3])
@@ -1264,6 +1381,49 @@ START_TEST(dir_bad_order)
 }
 END_TEST
 
+/*
+ * Records only wal.ReadAll refuses, in a file before the one it starts
+ * from: etcd never trips over them unless it must fall back to an older
+ * snapshot, which em_wal_can_open_at tells.
+ */
+START_TEST(dir_replay_only_damage)
+{
+	static const int kinds[] = { JUNK_IN_0, OTHER_META_1 };
+
+	for (size_t k = 0; k < 2; k++) {
+		char *d = tmpdir();
+		struct img f[3];
+		size_t off[3];
+		struct result r;
+		char why[200];
+
+		/* no snapshot: ReadAll reads every file and fails */
+		three_files_with(f, off, kinds[k]);
+		write_three(d, f, NULL);
+		check_dir(d, EM_CHECK_FULL, &r);
+		ck_assert_int_eq(r.rep.verdict, EM_VERDICT_CORRUPT);
+		ck_assert_uint_eq(r.rep.evidence[0].at, off[k]);
+		done(&r);
+		free_three(f);
+		/* a snapshot at 45: ReadAll starts at file 2 */
+		three_files_with(f, off, kinds[k] | WITH_SNAP);
+		write_three(d, f, NULL);
+		check_dir(d, EM_CHECK_FULL, &r);
+		expect_healthy(&r);
+		ck_assert(note(&r, "falls back to an older snapshot"));
+		ck_assert(r.info.replay_damage);
+		ck_assert_uint_eq(r.info.replay_damage_file, k);
+		ck_assert(em_wal_can_open_at(&r.info, 45));
+		ck_assert(!em_wal_check_open_at(&r.info, 20, why, sizeof(why)));
+		ck_assert_ptr_nonnull(strstr(why, "refuses"));
+		done(&r);
+		free_three(f);
+		rm_dir(d);
+		free(d);
+	}
+}
+END_TEST
+
 START_TEST(dir_unreadable)
 {
 	char *d = tmpdir();
@@ -1358,11 +1518,13 @@ int main(void)
 	tcase_add_test(t, conflicting_metadata);
 	tcase_add_test(t, malformed_payload);
 	tcase_add_test(t, huge_length);
+	tcase_add_test(t, oversized_record);
 	tcase_add_test(t, short_record_at_eof_is_torn);
 	tcase_add_test(t, partial_length_word_is_torn);
 	tcase_add_test(t, torn_tail_zero_sector);
 	tcase_add_test(t, torn_tail_then_garbage);
 	tcase_add_test(t, garbage_tail_not_torn);
+	tcase_add_test(t, record_field_cut_short_is_torn);
 	tcase_add_test(t, garbage_after_end);
 	tcase_add_test(t, odd_padding);
 	tcase_add_test(t, bad_pad);
@@ -1385,6 +1547,7 @@ int main(void)
 	tcase_add_test(d, dir_sanity_framing);
 	tcase_add_test(d, dir_names);
 	tcase_add_test(d, dir_bad_order);
+	tcase_add_test(d, dir_replay_only_damage);
 	tcase_add_test(d, dir_unreadable);
 	tcase_add_test(d, can_open_at);
 	suite_add_tcase(s, t);
