@@ -60,50 +60,57 @@ static uint64_t load_le(const uint8_t *p, unsigned n)
 }
 
 /*
- * Reads the value of a field of wire type wt starting at *pp.  A length
- * that is negative as a Go int is invalid; one beyond the input, truncated.
+ * A length-delimited value.  A length that is negative as a Go int is
+ * invalid; one beyond the input, truncated.
  */
-static bool read_value(const uint8_t **pp, const uint8_t *end, uint64_t wt,
+static bool read_bytes(const uint8_t **pp, const uint8_t *end,
                        struct em_pb_field *f, bool *cut)
 {
 	const uint8_t *p = *pp;
-	size_t left;
 	uint64_t n;
 
+	if (!read_varint(&p, end, &n, cut))
+		return false;
+	if (n > INT64_MAX)
+		return false;
+	if (n > (size_t)(end - p)) {
+		*cut = true;
+		return false;
+	}
+	f->bytes = p;
+	f->len = (size_t)n;
+	*pp = p + n;
+	return true;
+}
+
+static bool read_fixed(const uint8_t **pp, const uint8_t *end, unsigned n,
+                       struct em_pb_field *f, bool *cut)
+{
+	if ((size_t)(end - *pp) < n) {
+		*cut = true;
+		return false;
+	}
+	f->u64 = load_le(*pp, n);
+	*pp += n;
+	return true;
+}
+
+/* Reads the value of a field of wire type wt starting at *pp. */
+static bool read_value(const uint8_t **pp, const uint8_t *end, uint64_t wt,
+                       struct em_pb_field *f, bool *cut)
+{
 	switch (wt) {
 	case EM_PB_VARINT:
-		if (!read_varint(&p, end, &f->u64, cut))
-			return false;
-		break;
+		return read_varint(pp, end, &f->u64, cut);
 	case EM_PB_FIXED64:
+		return read_fixed(pp, end, 8, f, cut);
 	case EM_PB_FIXED32:
-		n = wt == EM_PB_FIXED64 ? 8 : 4;
-		if ((size_t)(end - p) < n) {
-			*cut = true;
-			return false;
-		}
-		f->u64 = load_le(p, (unsigned)n);
-		p += n;
-		break;
+		return read_fixed(pp, end, 4, f, cut);
 	case EM_PB_BYTES:
-		if (!read_varint(&p, end, &n, cut))
-			return false;
-		left = (size_t)(end - p);
-		if (n > INT64_MAX)
-			return false;
-		if (n > left) {
-			*cut = true;
-			return false;
-		}
-		f->bytes = p;
-		f->len = (size_t)n;
-		p += n;
-		break;
+		return read_bytes(pp, end, f, cut);
 	default:
 		return false; /* groups (3, 4) and the unused types 6, 7 */
 	}
-	*pp = p;
-	return true;
 }
 
 /*

@@ -975,8 +975,9 @@ static void judge_one(struct walk *w, const struct deferred *d, bool fatal)
 	else if (d->gap)
 		em_report_note(w->rep, file, EM_AT_OFFSET, d->off, "%s: etcd "
 		               "can replay the WAL only from a snapshot at "
-		               "index %" PRIu64 " or above (as after installing "
-		               "a snapshot from the leader)", d->text, d->floor);
+		               "index %" PRIu64 " or above (as after "
+		               "installing a snapshot from the leader)",
+		               d->text, d->floor);
 	else
 		em_report_note(w->rep, file, EM_AT_OFFSET, d->off, "%s; etcd "
 		               "replays the WAL from a later file, and reads "
