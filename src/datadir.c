@@ -115,14 +115,17 @@ static void cross_check(const char *snapdir, bool have_db,
 	uint64_t at = res->snap.loaded ? res->snap.index : 0;
 	uint64_t cindex = res->bolt.consistent_index;
 	char path[PATH_MAX + 32];
+	char why[256];
 	struct stat sb;
 
-	if (!em_wal_can_open_at(&res->wal, at))
+	if (!em_wal_check_open_at(&res->wal, at, why, sizeof(why)))
 		em_report_corrupt(&res->report, WAL_NAME, EM_AT_FILE, 0,
-		                  "no WAL file covers index %llu (the snapshot "
-		                  "etcd loads) with a contiguous sequence after "
-		                  "it: etcd fails with \"wal: file not found\"",
-		                  (unsigned long long)at);
+		                  "etcd cannot replay the WAL from index %llu "
+		                  "(%s %s): %s", (unsigned long long)at,
+		                  res->snap.loaded ? "the snapshot it loads," :
+		                  "no snapshot to load,",
+		                  res->snap.loaded ? res->snap.file : "so from "
+		                  "the start", why);
 	if (!res->snap.loaded || res->snap.index <= cindex)
 		return;
 	snprintf(path, sizeof(path), "%s/%016llx.snap.db", snapdir,

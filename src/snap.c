@@ -343,6 +343,14 @@ static void judge_bad(struct snapdir *sd, size_t i, size_t sel,
 		               "(%s); etcd %s", f->why, i < sel ?
 		               "renames it .broken and loads an older one" :
 		               "loads a newer snapshot and does not need it");
+	else if (!sd->have_wal)
+		/* Without the WAL's snapshot records (a sanity check) we
+		 * cannot tell a needed snapshot from one a crash left before
+		 * etcd recorded it: never evidence on a guess.  A full check
+		 * decides, and a start that fails makes the next one full. */
+		em_report_note(sd->rep, rel, locus, at, "cannot be loaded "
+		               "(%s); a full check tells whether etcd needs "
+		               "it", f->why);
 	else if (name_in_wal(sd, f->name))
 		em_report_corrupt(sd->rep, rel, locus, at, "snapshot cannot be "
 		                  "loaded (%s), and etcd has no other snapshot "
