@@ -126,6 +126,7 @@ struct walk {
 	uint32_t *refs;         /* scratch: arena offsets of a branch's keys */
 	uint8_t prev[MAX_KEY];  /* previous key of the page being visited */
 	uint32_t prev_len;
+	size_t evidence_before;  /* rep->total_evidence when the check began */
 	bool nomem;
 };
 
@@ -1050,7 +1051,8 @@ static void etcd_checks(struct walk *w)
 {
 	const struct em_bolt_info *info = w->info;
 
-	if (info == NULL)
+	/* With the tree damaged, what is missing may just be unreachable. */
+	if (info == NULL || w->rep->total_evidence > w->evidence_before)
 		return;
 	if (info->has_consistent_index && !info->has_key_bucket)
 		em_report_corrupt(w->rep, w->name, EM_AT_FILE, 0,
@@ -1168,6 +1170,7 @@ static void walk_init(struct walk *w, const char *name,
 	w->mode = mode;
 	w->rep = rep;
 	w->info = info;
+	w->evidence_before = rep->total_evidence;
 	if (info) {
 		memset(info, 0, sizeof(*info));
 		info->file_size = len;

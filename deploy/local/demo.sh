@@ -39,7 +39,12 @@ work=$(mktemp -d /tmp/etcd-medic-demo.XXXXXX)
 validate() {
 	local rc=0
 	echo "\$ etcd-medic validate --data-dir $1 $2"
-	"$medic" validate --data-dir "$1" "$2" || rc=$?
+	if [[ $2 == --json ]]; then
+		"$medic" validate --data-dir "$1" "$2" >"$work/out.json" || rc=$?
+		python3 -m json.tool "$work/out.json"
+	else
+		"$medic" validate --data-dir "$1" "$2" || rc=$?
+	fi
 	echo "(exit status $rc)"
 	return 0
 }
@@ -58,24 +63,23 @@ say "3a. a copy with one bbolt page header overwritten (a misdirected write)"
 cp -a "$work/data" "$work/bad-db"
 python3 - "$work/bad-db/member/snap/db" <<'PY'
 import struct, sys
-# Follow the newest valid meta page to the root bucket's page, then to the
-# first bucket's root page, and give that page another page's id.
+# From the newest meta page to the root bucket's leaf, to the "key" bucket
+# (etcd's key space), whose root page gets another page's id.
 path = sys.argv[1]
 with open(path, 'r+b') as f:
     data = f.read()
     ps = struct.unpack_from('<I', data, 24)[0]
-    metas = [struct.unpack_from('<QQQQ', data, i * ps + 48) for i in (0, 1)]
-    freelist, hwm, txid, _ = max(metas, key=lambda m: m[2])
-    m = 0 if metas[0][2] >= metas[1][2] else 1
+    m = max((0, 1), key=lambda i: struct.unpack_from('<Q', data, i * ps + 64)[0])
     root = struct.unpack_from('<Q', data, m * ps + 32)[0]
-    # first element of the root leaf: a bucket {root pgid, sequence}
-    flags, pos, ksize, vsize = struct.unpack_from('<IIII', data, root * ps + 16)
-    vbase = root * ps + 16 + pos + ksize
-    broot = struct.unpack_from('<Q', data, vbase)[0]
-    target = broot if broot else root
+    count = struct.unpack_from('<H', data, root * ps + 10)[0]
+    for i in range(count):
+        e = root * ps + 16 + 16 * i
+        flags, pos, ksize, vsize = struct.unpack_from('<IIII', data, e)
+        if data[e + pos:e + pos + ksize] == b'key':
+            target = struct.unpack_from('<Q', data, e + pos + ksize)[0]
     f.seek(target * ps)
     f.write(struct.pack('<Q', target + 7))
-    print(f"page {target}: header id set to {target + 7}")
+    print(f"page {target} (root of bucket 'key'): header id set to {target + 7}")
 PY
 validate "$work/bad-db" --json
 
