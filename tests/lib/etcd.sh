@@ -1,0 +1,268 @@
+# shellcheck shell=bash
+# tests/lib/etcd.sh - helpers for tests that run a real etcd (Debian's etcd
+# 3.4.23) as a single member on 127.0.0.1.  Source it:
+#
+#   . tests/lib/etcd.sh
+#   etcd_start "$dir/data" --snapshot-count=50    # waits until healthy
+#   etcd_write_mixed 2000
+#   etcd_stop                                      # SIGTERM, wait
+#
+# One etcd at a time is "current" (ETCD_PID, ETCD_CLIENT_URL, ETCD_DATA_DIR,
+# ETCD_LOG); every etcd and load generator started here is remembered and
+# killed on exit, whether the test passes, fails or is interrupted.  Tests
+# that need their own exit actions register them with etcd_on_exit rather
+# than setting an EXIT trap (which would replace this one).
+#
+# Environment: ETCD_BIN, ETCDCTL_BIN (default /usr/bin/etcd, /usr/bin/etcdctl),
+# ETCD_START_TIMEOUT (seconds, default 20).
+
+ETCD_BIN=${ETCD_BIN:-/usr/bin/etcd}
+ETCDCTL_BIN=${ETCDCTL_BIN:-/usr/bin/etcdctl}
+ETCD_START_TIMEOUT=${ETCD_START_TIMEOUT:-20}
+ETCD_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ETCD_PYTHON=${ETCD_PYTHON:-python3}
+
+ETCD_PID=
+ETCD_CLIENT_URL=
+ETCD_PEER_URL=
+ETCD_DATA_DIR=
+ETCD_LOG=
+ETCD__PIDS=()        # "pid:what" of everything started here
+ETCD__EXIT_HOOKS=()
+
+etcd_log() { printf '[etcd.sh] %s\n' "$*" >&2; }
+
+# etcd_on_exit CMD: run CMD (with eval) at exit, before etcd is stopped.
+etcd_on_exit() { ETCD__EXIT_HOOKS+=("$1"); }
+
+# Is pid still the process we started (not a recycled pid)?  what is a
+# string its command line must contain.
+etcd__ours() {
+	local pid=$1 what=$2 cmdline
+	[[ -r /proc/$pid/cmdline ]] || return 1
+	cmdline=$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline") || return 1
+	[[ $cmdline == *"$what"* ]]
+}
+
+# Stops one remembered process: SIGTERM, up to `grace` seconds, SIGKILL.
+etcd__terminate() {
+	local pid=$1 what=$2 grace=${3:-10} i
+	etcd__ours "$pid" "$what" || { wait "$pid" 2>/dev/null || true; return 0; }
+	kill -TERM "$pid" 2>/dev/null || true
+	for ((i = 0; i < grace * 10; i++)); do
+		etcd__ours "$pid" "$what" || break
+		# A zombie still shows its cmdline as empty: reap it.
+		[[ $(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) == Z ]] && break
+		sleep 0.1
+	done
+	if etcd__ours "$pid" "$what" && [[ $(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) != Z ]]; then
+		etcd_log "pid $pid ($what) ignored SIGTERM for ${grace}s: SIGKILL"
+		kill -KILL "$pid" 2>/dev/null || true
+	fi
+	wait "$pid" 2>/dev/null || true
+	return 0
+}
+
+etcd__on_exit() {
+	local rc=$? h entry
+	trap - EXIT INT TERM
+	for h in "${ETCD__EXIT_HOOKS[@]}"; do
+		eval "$h" || true
+	done
+	for entry in "${ETCD__PIDS[@]}"; do
+		etcd__terminate "${entry%%:*}" "${entry#*:}" 5
+	done
+	exit "$rc"
+}
+etcd__arm() {
+	trap etcd__on_exit EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+}
+etcd__arm
+
+# etcd_track PID WHAT: kill PID at exit too (TERM, then KILL), as long as
+# its command line contains WHAT.
+etcd_track() { ETCD__PIDS+=("$1:$2"); }
+
+# etcd_free_ports N: prints N distinct free TCP ports on 127.0.0.1, each
+# checked by binding it (no SO_REUSEADDR); random in 20000-59999, so that
+# tests running at the same time rarely race for one.
+etcd_free_ports() {
+	"$ETCD_PYTHON" - "$1" <<'EOF'
+import random, socket, sys
+n = int(sys.argv[1]); got = []
+while len(got) < n:
+    p = random.randint(20000, 59999)
+    if p in got:
+        continue
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind(("127.0.0.1", p))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    got.append(p)
+print(" ".join(map(str, got)))
+EOF
+}
+
+# etcd_healthy URL: true when GET URL/health says {"health":"true"}.
+etcd_healthy() {
+	"$ETCD_PYTHON" - "$1" <<'EOF'
+import json, sys, urllib.request
+try:
+    with urllib.request.urlopen(sys.argv[1] + "/health", timeout=2) as r:
+        sys.exit(0 if json.load(r).get("health") == "true" else 1)
+except Exception:
+    sys.exit(1)
+EOF
+}
+
+# etcd_start DATADIR [ETCD FLAGS...]: starts etcd as member "fixture" in
+# DATADIR (created if missing) on free loopback ports and waits until it is
+# healthy (ETCD_START_TIMEOUT).  Extra flags are passed through, e.g.
+# --snapshot-count=50 --auto-compaction-mode=revision
+# --auto-compaction-retention=100 --quota-backend-bytes=... --max-wals=3.
+# Retries with other ports if one was taken meanwhile.  Returns 1, with the
+# log's tail on stderr, if etcd exits or does not become healthy.
+etcd_start() {
+	local dir=$1 try cport pport i
+	shift
+	mkdir -p "$dir"
+	dir=$(cd "$dir" && pwd)
+	ETCD_DATA_DIR=$dir
+	ETCD_LOG=${dir%/}.etcd.log
+	for try in 1 2 3; do
+		read -r cport pport <<<"$(etcd_free_ports 2)"
+		ETCD_CLIENT_URL=http://127.0.0.1:$cport
+		ETCD_PEER_URL=http://127.0.0.1:$pport
+		echo "=== etcd_start $(date +%T) try $try: $*" >>"$ETCD_LOG"
+		"$ETCD_BIN" --name fixture --data-dir "$dir" \
+			--listen-client-urls "$ETCD_CLIENT_URL" --advertise-client-urls "$ETCD_CLIENT_URL" \
+			--listen-peer-urls "$ETCD_PEER_URL" --initial-advertise-peer-urls "$ETCD_PEER_URL" \
+			--initial-cluster "fixture=$ETCD_PEER_URL" --initial-cluster-token "etcd-medic-$$" \
+			--logger zap --log-outputs stderr "$@" >>"$ETCD_LOG" 2>&1 &
+		ETCD_PID=$!
+		ETCD__PIDS+=("$ETCD_PID:$dir")
+		for ((i = 0; i < ETCD_START_TIMEOUT * 10; i++)); do
+			if ! etcd__ours "$ETCD_PID" "$dir"; then
+				break
+			fi
+			if etcd_healthy "$ETCD_CLIENT_URL"; then
+				return 0
+			fi
+			sleep 0.1
+		done
+		if etcd__ours "$ETCD_PID" "$dir"; then
+			etcd_log "etcd in $dir not healthy after ${ETCD_START_TIMEOUT}s"
+			etcd__terminate "$ETCD_PID" "$dir" 5
+			break
+		fi
+		wait "$ETCD_PID" 2>/dev/null || true
+		if ! tail -n 20 "$ETCD_LOG" | grep -q 'address already in use'; then
+			break
+		fi
+		etcd_log "port taken while etcd started; trying other ports"
+	done
+	etcd_log "etcd failed to start in $dir; last lines of $ETCD_LOG:"
+	tail -n 15 "$ETCD_LOG" >&2
+	ETCD_PID=
+	return 1
+}
+
+# etcd_stop: SIGTERM the current etcd and wait for it to exit (it syncs and
+# closes the db and WAL).  SIGKILL after 15 s, which is reported.
+etcd_stop() {
+	[[ -n $ETCD_PID ]] || return 0
+	etcd__terminate "$ETCD_PID" "$ETCD_DATA_DIR" 15
+	ETCD_PID=
+}
+
+# etcd_kill9: SIGKILL the current etcd, as a crash would.
+etcd_kill9() {
+	[[ -n $ETCD_PID ]] || return 0
+	kill -KILL "$ETCD_PID" 2>/dev/null || true
+	wait "$ETCD_PID" 2>/dev/null || true
+	ETCD_PID=
+	return 0
+}
+
+# etcdctl_ ARGS...: etcdctl (API v3) against the current etcd.
+etcdctl_() {
+	ETCDCTL_API=3 "$ETCDCTL_BIN" --endpoints "$ETCD_CLIENT_URL" --command-timeout=20s "$@"
+}
+
+# etcd_load ARGS...: tests/lib/etcdload.py against the current etcd.
+etcd_load() {
+	"$ETCD_PYTHON" "$ETCD_LIB_DIR/etcdload.py" "$ETCD_CLIENT_URL" "$@"
+}
+
+# etcd_write_mixed NKEYS [SEED [MAXSIZE]]: keys of many sizes (a tenth of
+# them 5000..MAXSIZE bytes, default 120 KiB: larger than a bbolt page, so
+# overflow pages appear), overwrites, deletes, a range delete, keys on
+# leases, a physical compaction; then, with etcdctl, one more lease, a user
+# and a role with a permission (so the auth buckets have content).
+etcd_write_mixed() {
+	local n=$1 seed=${2:-1} max=${3:-122880} lease
+	etcd_load mixed --keys "$n" --seed "$seed" --max-size "$max" >/dev/null || return 1
+	lease=$(etcdctl_ lease grant 86400 | awk '{print $2}') || return 1
+	etcdctl_ put /leased/etcdctl "leased by etcdctl" --lease="$lease" >/dev/null || return 1
+	etcdctl_ user add "app:app-password" >/dev/null || return 1
+	etcdctl_ role add app-rw >/dev/null || return 1
+	etcdctl_ role grant-permission app-rw --prefix=true readwrite /mixed/ >/dev/null || return 1
+	etcdctl_ user grant-role app app-rw >/dev/null || return 1
+}
+
+# etcd_enable_auth: adds root (password "root") and turns auth on, so that
+# auth/authEnabled is set.  Later etcdctl_ calls need --user root:root.
+etcd_enable_auth() {
+	etcdctl_ user add "root:root" >/dev/null || return 1
+	etcdctl_ user grant-role root root >/dev/null || return 1
+	etcdctl_ auth enable >/dev/null || return 1
+}
+
+# etcd_write_big COUNT SIZE [KEYS] [COMPACT_EVERY]: COUNT puts of SIZE bytes
+# over KEYS keys, compacting every COMPACT_EVERY puts; grows the WAL by about
+# COUNT*SIZE bytes (64 MB make one WAL file) while the db stays small.
+etcd_write_big() {
+	etcd_load big --count "$1" --size "$2" --keys "${3:-8}" --compact-every "${4:-0}" >/dev/null
+}
+
+# etcd_compact: compacts to the current revision (physically).
+etcd_compact() {
+	local rev
+	rev=$(etcdctl_ endpoint status --write-out=json |
+		"$ETCD_PYTHON" -c 'import json,sys; print(json.load(sys.stdin)[0]["Status"]["header"]["revision"])') || return 1
+	etcdctl_ compact --physical "$rev" >/dev/null
+}
+
+# etcd_burst_kill9 MIN_PUTS: starts a write burst and, once etcd has
+# acknowledged at least MIN_PUTS of its puts (so that it is in full swing,
+# however slow the disk), kills etcd with SIGKILL while the burst goes on;
+# then waits for the writer to give up.  Fails if the burst stalls for 60 s.
+etcd_burst_kill9() {
+	local min=$1 loader progress=${ETCD_LOG%.etcd.log}.burst i n=0
+	rm -f "$progress"
+	# A simple command, so that $! is python itself, not a subshell.
+	"$ETCD_PYTHON" "$ETCD_LIB_DIR/etcdload.py" "$ETCD_CLIENT_URL" burst \
+		--seconds 120 --progress "$progress" >/dev/null &
+	loader=$!
+	etcd_track "$loader" etcdload.py
+	for ((i = 0; i < 600; i++)); do
+		[[ -s $progress ]] && read -r n <"$progress"
+		((n >= min)) && break
+		etcd__ours "$loader" etcdload.py || break
+		sleep 0.1
+	done
+	if ((n < min)) || ! etcd__ours "$loader" etcdload.py; then
+		etcd_log "the write burst made $n puts, not $min, or ended before the kill"
+		etcd__terminate "$loader" etcdload.py 5
+		return 1
+	fi
+	etcd_kill9
+	wait "$loader" 2>/dev/null || true
+	rm -f "$progress"
+	return 0
+}
