@@ -35,11 +35,31 @@ etcd_log() { printf '[etcd.sh] %s\n' "$*" >&2; }
 # etcd_on_exit CMD: run CMD (with eval) at exit, before etcd is stopped.
 etcd_on_exit() { ETCD__EXIT_HOOKS+=("$1"); }
 
-# Is pid still the process we started (not a recycled pid)?  what is a
-# string its command line must contain.
+# etcd__stat PID FIELD: field FIELD (3 = state, 4 = parent pid) of
+# /proc/PID/stat, empty if there is no such process.
+etcd__stat() {
+	local st
+	st=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+	st=${st##*) } # after the command name, which may hold spaces
+	read -ra st <<<"$st"
+	echo "${st[$2 - 3]:-}"
+}
+
+# Is PID running (not gone, not a zombie)?
+etcd__alive() {
+	local state
+	state=$(etcd__stat "$1" 3)
+	[[ -n $state && $state != Z ]]
+}
+
+# Is PID still a process we started, not a recycled pid?  Either it is a
+# child of this shell, or its command line contains WHAT.  (A child that
+# has not reached its exec yet shows this shell's command line, so the
+# parent test comes first.)
 etcd__ours() {
 	local pid=$1 what=$2 cmdline
-	[[ -r /proc/$pid/cmdline ]] || return 1
+	etcd__alive "$pid" || return 1
+	[[ $(etcd__stat "$pid" 4) == "$BASHPID" ]] && return 0
 	cmdline=$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline") || return 1
 	[[ $cmdline == *"$what"* ]]
 }
@@ -50,12 +70,10 @@ etcd__terminate() {
 	etcd__ours "$pid" "$what" || { wait "$pid" 2>/dev/null || true; return 0; }
 	kill -TERM "$pid" 2>/dev/null || true
 	for ((i = 0; i < grace * 10; i++)); do
-		etcd__ours "$pid" "$what" || break
-		# A zombie still shows its cmdline as empty: reap it.
-		[[ $(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) == Z ]] && break
+		etcd__alive "$pid" || break
 		sleep 0.1
 	done
-	if etcd__ours "$pid" "$what" && [[ $(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) != Z ]]; then
+	if etcd__ours "$pid" "$what"; then
 		etcd_log "pid $pid ($what) ignored SIGTERM for ${grace}s: SIGKILL"
 		kill -KILL "$pid" 2>/dev/null || true
 	fi
@@ -70,7 +88,7 @@ etcd__on_exit() {
 		eval "$h" || true
 	done
 	for entry in "${ETCD__PIDS[@]}"; do
-		etcd__terminate "${entry%%:*}" "${entry#*:}" 5
+		etcd__terminate "${entry%%:*}" "${entry#*:}" 20
 	done
 	exit "$rc"
 }
@@ -80,6 +98,19 @@ etcd__arm() {
 	trap 'exit 143' TERM
 }
 etcd__arm
+
+# etcd_run CMD...: runs CMD as a remembered background process and waits
+# for it.  Unlike a command in the foreground, this wait ends at once when
+# the shell gets SIGTERM or SIGINT, so the EXIT trap runs (and stops CMD)
+# without waiting for CMD to finish.
+etcd_run() {
+	local p rc=0
+	"$@" &
+	p=$!
+	etcd_track "$p" "$1"
+	wait "$p" || rc=$?
+	return "$rc"
+}
 
 # etcd_track PID WHAT: kill PID at exit too (TERM, then KILL), as long as
 # its command line contains WHAT.
@@ -147,7 +178,7 @@ etcd_start() {
 		ETCD_PID=$!
 		ETCD__PIDS+=("$ETCD_PID:$dir")
 		for ((i = 0; i < ETCD_START_TIMEOUT * 10; i++)); do
-			if ! etcd__ours "$ETCD_PID" "$dir"; then
+			if ! etcd__alive "$ETCD_PID"; then
 				break
 			fi
 			if etcd_healthy "$ETCD_CLIENT_URL"; then
@@ -155,7 +186,7 @@ etcd_start() {
 			fi
 			sleep 0.1
 		done
-		if etcd__ours "$ETCD_PID" "$dir"; then
+		if etcd__alive "$ETCD_PID"; then
 			etcd_log "etcd in $dir not healthy after ${ETCD_START_TIMEOUT}s"
 			etcd__terminate "$ETCD_PID" "$dir" 5
 			break
@@ -196,7 +227,7 @@ etcdctl_() {
 
 # etcd_load ARGS...: tests/lib/etcdload.py against the current etcd.
 etcd_load() {
-	"$ETCD_PYTHON" "$ETCD_LIB_DIR/etcdload.py" "$ETCD_CLIENT_URL" "$@"
+	etcd_run "$ETCD_PYTHON" "$ETCD_LIB_DIR/etcdload.py" "$ETCD_CLIENT_URL" "$@"
 }
 
 # etcd_write_mixed NKEYS [SEED [MAXSIZE]]: keys of many sizes (a tenth of
@@ -253,10 +284,10 @@ etcd_burst_kill9() {
 	for ((i = 0; i < 600; i++)); do
 		[[ -s $progress ]] && read -r n <"$progress"
 		((n >= min)) && break
-		etcd__ours "$loader" etcdload.py || break
+		etcd__alive "$loader" || break
 		sleep 0.1
 	done
-	if ((n < min)) || ! etcd__ours "$loader" etcdload.py; then
+	if ((n < min)) || ! etcd__alive "$loader"; then
 		etcd_log "the write burst made $n puts, not $min, or ended before the kill"
 		etcd__terminate "$loader" etcdload.py 5
 		return 1
