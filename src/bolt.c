@@ -124,8 +124,7 @@ struct walk {
 	uint8_t *big;           /* elements of a page larger than WINDOW */
 	size_t big_cap;
 	uint32_t *refs;         /* scratch: arena offsets of a branch's keys */
-	uint8_t prev[MAX_KEY];  /* previous key of the page being visited */
-	uint32_t prev_len;
+	uint8_t prev[MAX_KEY];  /* previous key of a big page (keep_prev) */
 	size_t evidence_before;  /* rep->total_evidence when the check began */
 	bool nomem;
 };
@@ -599,13 +598,11 @@ static void elem_pos(const uint8_t *elems, uint32_t i, bool leaf,
 
 /*
  * Checks that key k (element i) lies above the previous key of its page, at
- * or above the parent's separator, below the next separator; then makes it
- * the previous key.
+ * or above the parent's separator, below the next separator.
  */
 static bool key_in_order(struct walk *w, uint64_t id, uint32_t i,
-                         struct key k, struct bounds bd)
+                         struct key k, struct key prev, struct bounds bd)
 {
-	struct key prev = { w->prev, w->prev_len };
 	struct key lo = arena_key(w, bd.lo), hi = arena_key(w, bd.hi);
 	char a[100], b[100];
 
@@ -627,9 +624,25 @@ static bool key_in_order(struct walk *w, uint64_t id, uint32_t i,
 		         key_str(hi, b, sizeof(b)));
 		return false;
 	}
-	memcpy(w->prev, k.p, k.len);
-	w->prev_len = k.len;
 	return true;
+}
+
+/*
+ * Keeps k as the previous key of the page in view.  A key of a whole page
+ * stays where it is; a big page's keys come through the read window, which
+ * the next key may reuse, so that one is copied.  Inline buckets are always
+ * whole, so their walk never touches the copy of an enclosing big page.
+ */
+static struct key keep_prev(struct walk *w, const struct view *v,
+                            struct key k)
+{
+	struct key prev = k;
+
+	if (v->whole == NULL) {
+		memcpy(w->prev, k.p, k.len);
+		prev.p = w->prev;
+	}
+	return prev;
 }
 
 static enum role child_role(enum role parent, struct key k)
@@ -783,6 +796,8 @@ static uint32_t value_need(const struct walk *w, const struct view *v,
 /* The entries of a leaf page or of an inline bucket's page image. */
 static void leaf_entries(struct walk *w, struct view *v)
 {
+	struct key prev = { NULL, 0 };
+
 	for (uint32_t i = 0; i < v->count; i++) {
 		uint64_t koff;
 		uint32_t klen, vlen;
@@ -798,8 +813,9 @@ static void leaf_entries(struct walk *w, struct view *v)
 			return;
 		k.p = kv;
 		k.len = klen;
-		if (!key_in_order(w, v->id, i, k, v->b))
+		if (!key_in_order(w, v->id, i, k, prev, v->b))
 			return;
+		prev = keep_prev(w, v, k);
 		if (bucket) {
 			sub_bucket(w, v, i, k, kv + klen, vlen);
 		} else if (v->role == ROLE_ROOT) {
@@ -819,6 +835,7 @@ static void leaf_entries(struct walk *w, struct view *v)
  * bounds [key i, key i+1), the last one up to the branch's own bound. */
 static void branch_entries(struct walk *w, struct view *v)
 {
+	struct key prev = { NULL, 0 };
 	uint32_t i;
 
 	for (i = 0; i < v->count; i++) {
@@ -829,8 +846,9 @@ static void branch_entries(struct walk *w, struct view *v)
 		elem_pos(v->elems, i, false, &koff, &klen, &vlen);
 		k.p = view_get(w, v, koff, klen);
 		k.len = klen;
-		if (k.p == NULL || !key_in_order(w, v->id, i, k, v->b))
+		if (k.p == NULL || !key_in_order(w, v->id, i, k, prev, v->b))
 			return;
+		prev = keep_prev(w, v, k);
 		w->refs[i] = arena_add(w, k);
 		if (w->refs[i] == 0)
 			return;
