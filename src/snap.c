@@ -376,8 +376,8 @@ static void judge_ok(struct snapdir *sd, size_t i, const char *rel)
 	if (!in_wal(sd, f->meta.term, f->meta.index))
 		em_report_note(sd->rep, rel, EM_AT_FILE, 0, "not among the "
 		               "WAL's committed snapshot records; etcd ignores "
-		               "it (a crash between writing it and the WAL "
-		               "leaves one)");
+		               "it (an old snapshot whose WAL files were purged, "
+		               "or one a crash left before the WAL recorded it)");
 }
 
 static void judge(struct snapdir *sd, size_t sel, struct em_snap_info *info)
