@@ -75,7 +75,7 @@
 #define ARENA_MAX (1ull << 31)  /* separator keys held at most */
 
 /* What a tree is, for the few buckets etcd needs us to look into. */
-enum role { ROLE_ROOT, ROLE_META, ROLE_CLUSTER, ROLE_OTHER };
+enum role { ROLE_ROOT, ROLE_META, ROLE_CLUSTER, ROLE_KEY, ROLE_OTHER };
 
 struct meta {
 	uint32_t magic, version, page_size, flags;
@@ -358,13 +358,24 @@ static const char *meta_at(struct walk *w, uint64_t off, struct meta *m)
 /*
  * The page size: from meta 0 if it is valid, else by probing for a valid
  * meta 1 at each power of two (as bbolt 1.3.11 does).  0 if none found.
+ * bbolt believes any meta 0 that passes its checks, so a valid meta 0 with
+ * a page size bbolt cannot work with (it divides by it) is damage, whatever
+ * meta 1 says: *bad_meta0 is set.
  */
-static uint32_t find_page_size(struct walk *w)
+static uint32_t find_page_size(struct walk *w, bool *bad_meta0)
 {
 	struct meta m;
 
-	if (meta_at(w, 0, &m) == NULL && page_size_ok(m.page_size))
-		return m.page_size;
+	*bad_meta0 = false;
+	if (meta_at(w, 0, &m) == NULL) {
+		if (page_size_ok(m.page_size))
+			return m.page_size;
+		*bad_meta0 = true;
+		EVIDENCE(w, 0, "meta page 0 passes its checksum but has page "
+		         "size %u: bbolt takes the page size from it and "
+		         "cannot open the file", m.page_size);
+		return 0;
+	}
 	for (uint32_t ps = MIN_PAGE; ps <= MAX_PAGE; ps <<= 1)
 		if (meta_at(w, ps, &m) == NULL && m.page_size == ps)
 			return ps;
@@ -379,10 +390,11 @@ static int choose_meta(struct walk *w, struct meta *out)
 {
 	struct meta m[2];
 	const char *why[2];
+	bool bad_meta0;
 	int pick;
 
-	w->psize = find_page_size(w);
-	if (w->src.err)
+	w->psize = find_page_size(w, &bad_meta0);
+	if (w->src.err || bad_meta0)
 		return -1;
 	if (w->psize == 0) {
 		if (w->src.len < META_OFF + META_SIZE)
@@ -403,8 +415,15 @@ static int choose_meta(struct walk *w, struct meta *out)
 	}
 	for (int i = 0; i < 2; i++) {
 		why[i] = meta_at(w, (uint64_t)i * w->psize, &m[i]);
-		if (why[i] == NULL && m[i].page_size != w->psize)
-			why[i] = "page size differs from the other meta page";
+		/* bbolt would use such a page with the other's page size:
+		 * a checksummed page that disagrees was written wrong, not
+		 * torn. */
+		if (why[i] == NULL && m[i].page_size != w->psize) {
+			EVIDENCE(w, (uint64_t)i, "meta page %d passes its "
+			         "checksum but says page size %u, not %u", i,
+			         m[i].page_size, w->psize);
+			return -1;
+		}
 	}
 	if (w->src.err)
 		return -1;
@@ -653,6 +672,8 @@ static enum role child_role(enum role parent, struct key k)
 		return ROLE_META;
 	if (k.len == 7 && memcmp(k.p, "cluster", 7) == 0)
 		return ROLE_CLUSTER;
+	if (k.len == 3 && memcmp(k.p, "key", 3) == 0)
+		return ROLE_KEY;
 	return ROLE_OTHER;
 }
 
@@ -757,7 +778,7 @@ static void sub_bucket(struct walk *w, const struct view *v, uint32_t i,
 		return;
 	}
 	if (v->role == ROLE_ROOT && w->info) {
-		if (key_is(k, "key"))
+		if (role == ROLE_KEY)
 			w->info->has_key_bucket = true;
 		if (role == ROLE_META)
 			w->info->has_meta_bucket = true;
@@ -769,8 +790,9 @@ static void sub_bucket(struct walk *w, const struct view *v, uint32_t i,
 	}
 	if (w->info)
 		w->info->buckets++;
-	/* A sanity check walks only the trees etcd's verdict needs. */
-	if (w->mode == EM_CHECK_SANITY && role == ROLE_OTHER)
+	/* A sanity check walks only the small trees etcd's verdict needs. */
+	if (w->mode == EM_CHECK_SANITY && (role == ROLE_OTHER ||
+	                                   role == ROLE_KEY))
 		return;
 	add_pending(w, root, v->id, i, none, role);
 }
@@ -788,7 +810,7 @@ static uint32_t value_need(const struct walk *w, const struct view *v,
 
 	if (bucket)
 		cap = BUCKET_HDR + w->psize / 4;
-	else if (v->role != ROLE_OTHER)
+	else if (v->role == ROLE_META || v->role == ROLE_CLUSTER)
 		cap = 64;
 	return vlen < cap ? vlen : cap;
 }
@@ -823,9 +845,11 @@ static void leaf_entries(struct walk *w, struct view *v)
 			EVIDENCE(w, v->id, "root bucket entry \"%s\" is not a "
 			         "bucket", key_str(k, a, sizeof(a)));
 		} else {
-			if (w->info)
+			if (w->info) {
 				w->info->keys++;
-			if (v->role != ROLE_OTHER)
+				w->info->revisions += v->role == ROLE_KEY;
+			}
+			if (v->role == ROLE_META || v->role == ROLE_CLUSTER)
 				etcd_value(w, v->id, v->role, k, kv + klen, vlen);
 		}
 	}
@@ -1078,6 +1102,20 @@ static void etcd_checks(struct walk *w)
 		                  "meta/consistent_index is %llu: etcd would "
 		                  "start with an empty key space",
 		                  (unsigned long long)info->consistent_index);
+	/* etcd creates both in one commit, and records the index in every
+	 * commit that adds a revision: without it etcd re-applies the whole
+	 * WAL over the keys it has and silently diverges from its peers. */
+	if (info->has_key_bucket && !info->has_meta_bucket)
+		em_report_corrupt(w->rep, w->name, EM_AT_FILE, 0,
+		                  "bucket \"meta\" is missing beside bucket "
+		                  "\"key\": etcd would restart from index 0 and "
+		                  "apply the WAL again over its keys");
+	else if (info->revisions > 0 && !info->has_consistent_index)
+		em_report_corrupt(w->rep, w->name, EM_AT_FILE, 0,
+		                  "meta/consistent_index is missing though the "
+		                  "key bucket holds %llu revisions: etcd would "
+		                  "apply the WAL again over its keys",
+		                  (unsigned long long)info->revisions);
 	if (!info->has_meta_bucket && !info->has_key_bucket)
 		em_report_note(w->rep, w->name, EM_AT_FILE, 0,
 		               "no etcd buckets yet: etcd never completed its "

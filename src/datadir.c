@@ -126,8 +126,13 @@ static void cross_check(const char *snapdir, bool have_db,
 		                  "no snapshot to load,",
 		                  res->snap.loaded ? res->snap.file : "so from "
 		                  "the start", why);
-	if (!res->snap.loaded || res->snap.index <= cindex)
+	if (!res->snap.loaded || res->snap.index <= cindex) {
+		if (!have_db || res->bolt.file_size == 0)
+			em_report_note(&res->report, DB_NAME, EM_AT_FILE, 0,
+			               "no db: etcd starts a new one and "
+			               "replays the WAL into it");
 		return;
+	}
 	snprintf(path, sizeof(path), "%s/%016llx.snap.db", snapdir,
 	         (unsigned long long)res->snap.index);
 	if (stat(path, &sb) == 0)
@@ -164,6 +169,33 @@ static enum em_status make_paths(const char *dir, const char *wal_dir,
 		return EM_OK;
 	}
 	return join(p->wal, sizeof(p->wal), p->member, "wal", err);
+}
+
+/*
+ * Without a db (or with an empty one, which bbolt initialises) etcd starts
+ * from index 0: it rebuilds the db from the WAL only when the WAL still
+ * starts at index 0, or moves a .snap.db into place.  The full check decides
+ * this from the snapshot etcd loads (cross_check); without the decoded WAL,
+ * the file names tell enough.
+ */
+static void judge_no_db(const struct paths *p, struct em_datadir_result *res)
+{
+	const struct em_wal_info *wal = &res->wal;
+
+	/* The full check judges this in cross_check, from the snapshot. */
+	if (wal->n_files == 0 || wal->decoded_all)
+		return;
+	if (wal->files[0].index == 0 || has_suffix_entry(p->snap, ".snap.db")) {
+		em_report_note(&res->report, DB_NAME, EM_AT_FILE, 0,
+		               "no db: etcd starts a new one and replays the "
+		               "WAL into it");
+		return;
+	}
+	em_report_corrupt(&res->report, DB_NAME, EM_AT_FILE, 0,
+	                  "no db, and the WAL starts at index %llu (%s), "
+	                  "not 0: etcd cannot rebuild the db",
+	                  (unsigned long long)wal->files[0].index,
+	                  wal->files[0].name);
 }
 
 /* Runs the file checks and the cross-checks on a dir that has member data. */
@@ -207,6 +239,8 @@ static enum em_status check_member(const struct paths *p,
 	res->wal_seconds = now_seconds() - t;
 	if (st != EM_OK)
 		return st;
+	if (!have_db || res->bolt.file_size == 0)
+		judge_no_db(p, res);
 	if (res->wal.decoded_all) {
 		ws = calloc(res->wal.n_snaps + 1, sizeof(*ws));
 		if (ws == NULL)

@@ -30,6 +30,7 @@ struct em_bolt_info {
 	uint64_t pages_free;
 	uint64_t buckets;        /* including nested and inline ones */
 	uint64_t keys;           /* non-bucket entries */
+	uint64_t revisions;      /* entries of etcd's key bucket (full mode) */
 	bool has_consistent_index;
 	uint64_t consistent_index;
 	bool has_key_bucket;

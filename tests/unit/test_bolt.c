@@ -217,6 +217,7 @@ START_TEST(healthy_image)
 	ck_assert_uint_eq(r.info.consistent_index, 256);
 	ck_assert(r.info.has_key_bucket);
 	ck_assert_uint_eq(r.info.keys, 6);
+	ck_assert_uint_eq(r.info.revisions, 4);
 	ck_assert_uint_eq(r.info.pages_reachable, 6);
 	ck_assert_uint_eq(r.info.pages_free, NPAGES - 6);
 	em_report_free(&r.rep);
@@ -254,7 +255,27 @@ START_TEST(page_size_zero)
 		put32(page(&m, (uint64_t)i) + 24, 0);
 		put64(page(&m, (uint64_t)i) + 72, fnv(page(&m, (uint64_t)i) + 16, 56));
 	}
-	expect_corrupt(&m, "no valid meta page");
+	expect_corrupt(&m, "has page size 0");
+}
+END_TEST
+
+/* bbolt takes the page size from a meta 0 that passes its checksum, and
+ * divides by it: a good meta 1 does not save the file. */
+START_TEST(meta0_page_size_zero_checksummed)
+{
+	struct img m = build();
+	put32(page(&m, 0) + 24, 0);
+	put64(page(&m, 0) + 72, fnv(page(&m, 0) + 16, 56));
+	expect_corrupt(&m, "has page size 0");
+}
+END_TEST
+
+START_TEST(meta1_page_size_differs)
+{
+	struct img m = build();
+	put32(page(&m, 1) + 24, 8192);
+	put64(page(&m, 1) + 72, fnv(page(&m, 1) + 16, 56));
+	expect_corrupt(&m, "says page size 8192");
 }
 END_TEST
 
@@ -422,6 +443,31 @@ START_TEST(key_bucket_missing)
 	memcpy(page(&m, 2) + 16 + 3 * 16, "kez", 3);
 	/* "kez" still sorts before "members": only the name is wrong */
 	expect_corrupt(&m, "bucket \"key\" is missing");
+}
+END_TEST
+
+START_TEST(meta_bucket_missing)
+{
+	struct img m = build();
+	uint8_t *e = page(&m, 2) + 16 + 2 * 16;
+	uint32_t pos = 0;
+	memcpy(&pos, e + 4, 4);
+	e[pos + 3] = 'b';                       /* "meta" -> "metb" */
+	expect_corrupt(&m, "bucket \"meta\" is missing");
+}
+END_TEST
+
+START_TEST(consistent_index_missing)
+{
+	struct img m = build();
+	uint8_t *e = page(&m, 2) + 16 + 2 * 16;
+	uint32_t pos = 0, kl = 0, ipos = 0;
+	memcpy(&pos, e + 4, 4);
+	memcpy(&kl, e + 8, 4);
+	/* the inline page's only element: its key's last byte */
+	memcpy(&ipos, e + pos + kl + 16 + 16 + 4, 4);
+	e[pos + kl + 16 + 16 + ipos + 15] = 'y';
+	expect_corrupt(&m, "consistent_index is missing");
 }
 END_TEST
 
@@ -617,6 +663,8 @@ static Suite *suite(void)
 	tcase_add_test(t, one_bad_meta_is_a_note);
 	tcase_add_test(t, both_metas_bad);
 	tcase_add_test(t, page_size_zero);
+	tcase_add_test(t, meta0_page_size_zero_checksummed);
+	tcase_add_test(t, meta1_page_size_differs);
 	tcase_add_test(t, tiny_files);
 	tcase_add_test(t, truncated_below_high_water);
 	tcase_add_test(t, cycle);
@@ -635,6 +683,8 @@ static Suite *suite(void)
 	tcase_add_test(t, inline_bucket_damage);
 	tcase_add_test(t, consistent_index_size);
 	tcase_add_test(t, key_bucket_missing);
+	tcase_add_test(t, meta_bucket_missing);
+	tcase_add_test(t, consistent_index_missing);
 	tcase_add_test(t, freelist_synced_ok);
 	tcase_add_test(t, freelist_large_form);
 	tcase_add_test(t, freelist_reachable_freed);
