@@ -15,6 +15,8 @@
 
 #include "etcd-medic/bolt.h"
 
+#include "testutil.h"
+
 #define PS 4096u
 #define NPAGES 16u
 
@@ -700,11 +702,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run(suite());
 }

@@ -10,6 +10,8 @@
 
 #include "etcd-medic/crc32c.h"
 
+#include "testutil.h"
+
 /* The definition: reflected polynomial 0x82F63B78, one bit at a time. */
 static uint32_t crc_bitwise(uint32_t crc, const uint8_t *p, size_t len)
 {
@@ -90,16 +92,10 @@ int main(void)
 {
 	Suite *s = suite_create("crc32c");
 	TCase *t = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(t, vectors);
 	tcase_add_test(t, chaining);
 	tcase_add_test(t, against_reference);
 	suite_add_tcase(s, t);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run(s);
 }

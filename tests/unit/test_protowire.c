@@ -10,6 +10,8 @@
 
 #include "etcd-medic/protowire.h"
 
+#include "testutil.h"
+
 /* Copies the bytes to a heap block of exactly their size, so that ASan
  * catches any read past the end. */
 static uint8_t *exact(const uint8_t *src, size_t len)
@@ -290,8 +292,6 @@ int main(void)
 {
 	Suite *s = suite_create("protowire");
 	TCase *t = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(t, all_wire_types);
 	tcase_add_test(t, empty);
@@ -305,9 +305,5 @@ int main(void)
 	tcase_add_test(t, wrong_type_before_value);
 	tcase_add_test(t, mutations);
 	suite_add_tcase(s, t);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run(s);
 }

@@ -7,6 +7,8 @@
 
 #include "etcd-medic/report.h"
 
+#include "testutil.h"
+
 START_TEST(precedence)
 {
 	struct em_report r;
@@ -75,17 +77,11 @@ int main(void)
 {
 	Suite *s = suite_create("report");
 	TCase *t = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(t, precedence);
 	tcase_add_test(t, bounded);
 	tcase_add_test(t, long_text_truncated);
 	tcase_add_test(t, exit_codes);
 	suite_add_tcase(s, t);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run(s);
 }

@@ -15,6 +15,8 @@
 #include "etcd-medic/crc32c.h"
 #include "etcd-medic/snap.h"
 
+#include "testutil.h"
+
 /* ---- encoder ---------------------------------------------------------- */
 
 struct buf {
@@ -205,36 +207,6 @@ END_TEST
 
 /* ---- selection -------------------------------------------------------- */
 
-static char *tmpdir(void)
-{
-	char *d = strdup("/tmp/test_snap.XXXXXX");
-
-	ck_assert_ptr_nonnull(mkdtemp(d));
-	return d;
-}
-
-static void rm_dir(const char *dir)
-{
-	char cmd[600];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	ck_assert_int_eq(system(cmd), 0);
-}
-
-static void put_file(const char *dir, const char *name, const void *p,
-                     size_t n)
-{
-	char path[600];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	f = fopen(path, "wb");
-	ck_assert_ptr_nonnull(f);
-	if (n)
-		ck_assert_uint_eq(fwrite(p, 1, n, f), n);
-	fclose(f);
-}
-
 /* A good .snap named term-index; broken: its crc does not match. */
 static void put_snap(const char *dir, uint64_t term, uint64_t index,
                      bool broken)
@@ -247,7 +219,7 @@ static void put_snap(const char *dir, uint64_t term, uint64_t index,
 		f.b[f.n - 2] ^= 0x40;
 	snprintf(name, sizeof(name), "%016llx-%016llx.snap",
 	         (unsigned long long)term, (unsigned long long)index);
-	put_file(dir, name, f.b, f.n);
+	tu_write_file(dir, name, f.b, f.n);
 }
 
 struct result {
@@ -286,15 +258,15 @@ static const struct em_wal_snapshot walsnaps[] = {
 
 START_TEST(select_newest)
 {
-	char *d = tmpdir();
+	char *d = tu_tmpdir("test_snap");
 	struct result r;
 
 	put_snap(d, 2, 100, false);
 	put_snap(d, 2, 200, false);
 	put_snap(d, 3, 300, false);
-	put_file(d, "db", "x", 1);
-	put_file(d, "0000000000000300.snap.db", "x", 1);
-	put_file(d, "tmp123", "x", 1);
+	tu_write_file(d, "db", "x", 1);
+	tu_write_file(d, "0000000000000300.snap.db", "x", 1);
+	tu_write_file(d, "tmp123", "x", 1);
 	for (int mode = 0; mode < 2; mode++) {
 		check(d, walsnaps, NWS, true, (enum em_check_mode)mode, &r);
 		ck_assert_int_eq(r.rep.verdict, EM_VERDICT_HEALTHY);
@@ -307,7 +279,7 @@ START_TEST(select_newest)
 		ck_assert_uint_eq(r.info.term, 3);
 		em_report_free(&r.rep);
 	}
-	rm_dir(d);
+	tu_rmdir(d);
 	free(d);
 }
 END_TEST
@@ -315,7 +287,7 @@ END_TEST
 /* The newest is broken, an older one loads: etcd goes on, a note. */
 START_TEST(select_older)
 {
-	char *d = tmpdir();
+	char *d = tu_tmpdir("test_snap");
 	struct result r;
 
 	put_snap(d, 2, 200, false);
@@ -330,7 +302,7 @@ START_TEST(select_older)
 	ck_assert_uint_eq(r.info.index, 200);
 	ck_assert_uint_eq(r.info.n_bad, 1);
 	em_report_free(&r.rep);
-	rm_dir(d);
+	tu_rmdir(d);
 	free(d);
 }
 END_TEST
@@ -338,7 +310,7 @@ END_TEST
 /* Every .snap the WAL refers to is broken: etcd has nothing to load. */
 START_TEST(select_none)
 {
-	char *d = tmpdir();
+	char *d = tu_tmpdir("test_snap");
 	struct result r;
 
 	put_snap(d, 2, 200, true);
@@ -353,7 +325,7 @@ START_TEST(select_none)
 		ck_assert_uint_eq(r.info.n_bad, 2);
 		em_report_free(&r.rep);
 	}
-	rm_dir(d);
+	tu_rmdir(d);
 	free(d);
 }
 END_TEST
@@ -361,7 +333,7 @@ END_TEST
 /* Orphans: a .snap the WAL does not refer to is ignored by etcd. */
 START_TEST(select_orphans)
 {
-	char *d = tmpdir();
+	char *d = tu_tmpdir("test_snap");
 	struct result r;
 
 	put_snap(d, 2, 200, false);
@@ -379,7 +351,7 @@ START_TEST(select_orphans)
 	ck_assert(!r.info.loaded);
 	ck_assert(has(r.rep.notes, r.rep.n_notes, "the WAL does not refer"));
 	em_report_free(&r.rep);
-	rm_dir(d);
+	tu_rmdir(d);
 	free(d);
 }
 END_TEST
@@ -391,7 +363,7 @@ END_TEST
  */
 START_TEST(no_wal)
 {
-	char *d = tmpdir();
+	char *d = tu_tmpdir("test_snap");
 	struct result r;
 
 	put_snap(d, 3, 350, true);
@@ -408,20 +380,20 @@ START_TEST(no_wal)
 	ck_assert_uint_eq(r.info.n_bad, 2);
 	ck_assert_uint_eq(r.rep.total_notes, 2);
 	em_report_free(&r.rep);
-	rm_dir(d);
+	tu_rmdir(d);
 	free(d);
 }
 END_TEST
 
 START_TEST(empty_and_odd_files)
 {
-	char *d = tmpdir();
+	char *d = tu_tmpdir("test_snap");
 	char sub[600];
 	struct result r;
 
-	put_file(d, "0000000000000003-000000000000012c.snap", "", 0);
-	put_file(d, "0000000000000002-00000000000000c8.snap.broken", "x", 1);
-	put_file(d, "db.tmp.123", "x", 1);
+	tu_write_file(d, "0000000000000003-000000000000012c.snap", "", 0);
+	tu_write_file(d, "0000000000000002-00000000000000c8.snap.broken", "x", 1);
+	tu_write_file(d, "db.tmp.123", "x", 1);
 	snprintf(sub, sizeof(sub), "%s/0000000000000002-0000000000000064.snap",
 	         d);
 	ck_assert_int_eq(mkdir(sub, 0700), 0);
@@ -435,7 +407,7 @@ START_TEST(empty_and_odd_files)
 	ck_assert(has(r.rep.notes, r.rep.n_notes, "not among the WAL's"));
 	ck_assert_uint_eq(r.info.n_files, 3);
 	em_report_free(&r.rep);
-	rm_dir(d);
+	tu_rmdir(d);
 	free(d);
 }
 END_TEST
@@ -455,12 +427,12 @@ END_TEST
 
 START_TEST(unreadable)
 {
-	char *d = tmpdir();
+	char *d = tu_tmpdir("test_snap");
 	char path[600];
 	struct result r;
 
 	if (geteuid() == 0) { /* root reads mode-000 files */
-		rm_dir(d);
+		tu_rmdir(d);
 		free(d);
 		return;
 	}
@@ -471,7 +443,7 @@ START_TEST(unreadable)
 	check(d, walsnaps, NWS, true, EM_CHECK_FULL, &r);
 	ck_assert_int_eq(r.rep.verdict, EM_VERDICT_UNREADABLE);
 	em_report_free(&r.rep);
-	rm_dir(d);
+	tu_rmdir(d);
 	free(d);
 }
 END_TEST
@@ -481,8 +453,6 @@ int main(void)
 	Suite *s = suite_create("snap");
 	TCase *t = tcase_create("decode");
 	TCase *d = tcase_create("select");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(t, good);
 	tcase_add_test(t, crc_mismatch);
@@ -501,9 +471,5 @@ int main(void)
 	tcase_add_test(d, unreadable);
 	suite_add_tcase(s, t);
 	suite_add_tcase(s, d);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run(s);
 }

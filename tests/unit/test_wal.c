@@ -23,6 +23,8 @@
 #include "etcd-medic/crc32c.h"
 #include "etcd-medic/wal.h"
 
+#include "testutil.h"
+
 /* ---- encoder ---------------------------------------------------------- */
 
 struct img {
@@ -1005,36 +1007,6 @@ END_TEST
 
 /* ---- directories ------------------------------------------------------ */
 
-static char *tmpdir(void)
-{
-	char *d = strdup("/tmp/test_wal.XXXXXX");
-
-	ck_assert_ptr_nonnull(mkdtemp(d));
-	return d;
-}
-
-static void write_file(const char *dir, const char *name, const void *p,
-                       size_t n)
-{
-	char path[512];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	f = fopen(path, "wb");
-	ck_assert_ptr_nonnull(f);
-	if (n)
-		ck_assert_uint_eq(fwrite(p, 1, n, f), n);
-	fclose(f);
-}
-
-static void rm_dir(const char *dir)
-{
-	char cmd[600];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	ck_assert_int_eq(system(cmd), 0);
-}
-
 static char *wal_name(uint64_t seq, uint64_t index)
 {
 	static char buf[64];
@@ -1098,7 +1070,7 @@ static void write_three(const char *dir, struct img f[3], const bool skip[3])
 
 	for (int i = 0; i < 3; i++)
 		if (!skip || !skip[i])
-			write_file(dir, wal_name((uint64_t)i, first[i]), f[i].p,
+			tu_write_file(dir, wal_name((uint64_t)i, first[i]), f[i].p,
 			           f[i].len);
 }
 
@@ -1121,14 +1093,14 @@ static void check_dir(const char *dir, enum em_check_mode mode,
 
 START_TEST(dir_good)
 {
-	char *d = tmpdir();
+	char *d = tu_tmpdir("test_wal");
 	struct img f[3];
 	size_t off[3];
 	struct result r;
 
 	three_files(f, off);
 	write_three(d, f, NULL);
-	write_file(d, "0.tmp", "", 0);
+	tu_write_file(d, "0.tmp", "", 0);
 	check_dir(d, EM_CHECK_FULL, &r);
 	expect_healthy(&r);
 	ck_assert_uint_eq(r.info.n_files, 3);
@@ -1147,14 +1119,14 @@ START_TEST(dir_good)
 	ck_assert(!r.info.decoded_all);
 	done(&r);
 	free_three(f);
-	rm_dir(d);
+	tu_rmdir(d);
 	free(d);
 }
 END_TEST
 
 START_TEST(dir_missing_or_empty)
 {
-	char *d = tmpdir();
+	char *d = tu_tmpdir("test_wal");
 	char path[600];
 	struct result r;
 
@@ -1168,7 +1140,7 @@ START_TEST(dir_missing_or_empty)
 	ck_assert_int_eq(r.rep.verdict, EM_VERDICT_HEALTHY);
 	ck_assert_uint_eq(r.info.n_files, 0);
 	done(&r);
-	rm_dir(d);
+	tu_rmdir(d);
 	free(d);
 }
 END_TEST
@@ -1176,7 +1148,7 @@ END_TEST
 /* The middle file cut short: not the last file, so not a torn write. */
 START_TEST(dir_truncated_middle)
 {
-	char *d = tmpdir();
+	char *d = tu_tmpdir("test_wal");
 	struct img f[3];
 	size_t off[3];
 	struct result r;
@@ -1200,7 +1172,7 @@ START_TEST(dir_truncated_middle)
 	ck_assert_int_eq(r.rep.verdict, EM_VERDICT_HEALTHY);
 	done(&r);
 	free_three(f);
-	rm_dir(d);
+	tu_rmdir(d);
 	free(d);
 }
 END_TEST
@@ -1208,7 +1180,7 @@ END_TEST
 /* A whole middle file missing: a gap in the sequence and a chain break. */
 START_TEST(dir_missing_middle)
 {
-	char *d = tmpdir();
+	char *d = tu_tmpdir("test_wal");
 	struct img f[3];
 	size_t off[3];
 	struct result r;
@@ -1226,7 +1198,7 @@ START_TEST(dir_missing_middle)
 	ck_assert(evidence(&r, "sequence number 2 follows 0"));
 	done(&r);
 	free_three(f);
-	rm_dir(d);
+	tu_rmdir(d);
 	free(d);
 }
 END_TEST
@@ -1234,7 +1206,7 @@ END_TEST
 /* Older files purged: the first left starts a fresh decoder, fine. */
 START_TEST(dir_purged)
 {
-	char *d = tmpdir();
+	char *d = tu_tmpdir("test_wal");
 	struct img f[3];
 	size_t off[3];
 	struct result r;
@@ -1249,7 +1221,7 @@ START_TEST(dir_purged)
 	ck_assert(em_wal_can_open_at(&r.info, 45));
 	done(&r);
 	free_three(f);
-	rm_dir(d);
+	tu_rmdir(d);
 	free(d);
 }
 END_TEST
@@ -1257,7 +1229,7 @@ END_TEST
 /* Damage in an older file is evidence even when a zero sector is in it. */
 START_TEST(dir_zero_sector_in_older_file)
 {
-	char *d = tmpdir();
+	char *d = tu_tmpdir("test_wal");
 	struct img f[3];
 	size_t off[3];
 	struct result r;
@@ -1271,7 +1243,7 @@ START_TEST(dir_zero_sector_in_older_file)
 	ck_assert(!r.info.torn_tail);
 	done(&r);
 	free_three(f);
-	rm_dir(d);
+	tu_rmdir(d);
 	free(d);
 }
 END_TEST
@@ -1279,7 +1251,7 @@ END_TEST
 /* Torn tail of the newest file in a multi-file WAL: a note. */
 START_TEST(dir_torn_newest)
 {
-	char *d = tmpdir();
+	char *d = tu_tmpdir("test_wal");
 	struct img f[3];
 	size_t off[3];
 	struct result r;
@@ -1294,14 +1266,14 @@ START_TEST(dir_torn_newest)
 	ck_assert_uint_eq(r.info.last_index, 50);
 	done(&r);
 	free_three(f);
-	rm_dir(d);
+	tu_rmdir(d);
 	free(d);
 }
 END_TEST
 
 START_TEST(dir_sanity_framing)
 {
-	char *d = tmpdir();
+	char *d = tu_tmpdir("test_wal");
 	struct img f[3];
 	size_t off[3];
 	struct result r;
@@ -1316,14 +1288,14 @@ START_TEST(dir_sanity_framing)
 	                 "0000000000000002-0000000000000029.wal");
 	done(&r);
 	free_three(f);
-	rm_dir(d);
+	tu_rmdir(d);
 	free(d);
 }
 END_TEST
 
 START_TEST(dir_names)
 {
-	char *d = tmpdir();
+	char *d = tu_tmpdir("test_wal");
 	struct img f[3];
 	size_t off[3];
 	struct result r;
@@ -1331,8 +1303,8 @@ START_TEST(dir_names)
 
 	three_files(f, off);
 	write_three(d, f, NULL);
-	write_file(d, "0000000000000002-0000000000000029.wal.broken", "x", 1);
-	write_file(d, "junk", "x", 1);
+	tu_write_file(d, "0000000000000002-0000000000000029.wal.broken", "x", 1);
+	tu_write_file(d, "junk", "x", 1);
 	/* a directory with a WAL name: etcd cannot read it */
 	snprintf(sub, sizeof(sub), "%s/%s", d, wal_name(3, 60));
 	ck_assert_int_eq(mkdir(sub, 0700), 0);
@@ -1344,7 +1316,7 @@ START_TEST(dir_names)
 	ck_assert_uint_eq(r.info.n_files, 3);
 	done(&r);
 	free_three(f);
-	rm_dir(d);
+	tu_rmdir(d);
 	free(d);
 }
 END_TEST
@@ -1352,31 +1324,31 @@ END_TEST
 /* Sequence numbers duplicated and first indexes going down. */
 START_TEST(dir_bad_order)
 {
-	char *d = tmpdir();
+	char *d = tu_tmpdir("test_wal");
 	struct img f[3];
 	size_t off[3];
 	struct result r;
 
 	three_files(f, off);
-	write_file(d, wal_name(0, 0), f[0].p, f[0].len);
-	write_file(d, wal_name(1, 21), f[1].p, f[1].len);
-	write_file(d, wal_name(2, 5), f[2].p, f[2].len);
+	tu_write_file(d, wal_name(0, 0), f[0].p, f[0].len);
+	tu_write_file(d, wal_name(1, 21), f[1].p, f[1].len);
+	tu_write_file(d, wal_name(2, 5), f[2].p, f[2].len);
 	check_dir(d, EM_CHECK_SANITY, &r);
 	ck_assert_int_eq(r.rep.verdict, EM_VERDICT_CORRUPT);
 	ck_assert(evidence(&r, "is below the previous file's"));
 	done(&r);
-	rm_dir(d);
+	tu_rmdir(d);
 	free(d);
-	d = tmpdir();
-	write_file(d, wal_name(1, 0), f[0].p, f[0].len);
-	write_file(d, wal_name(1, 21), f[1].p, f[1].len);
-	write_file(d, wal_name(2, 41), f[2].p, f[2].len);
+	d = tu_tmpdir("test_wal");
+	tu_write_file(d, wal_name(1, 0), f[0].p, f[0].len);
+	tu_write_file(d, wal_name(1, 21), f[1].p, f[1].len);
+	tu_write_file(d, wal_name(2, 41), f[2].p, f[2].len);
 	check_dir(d, EM_CHECK_SANITY, &r);
 	ck_assert(evidence(&r, "sequence number 1 follows 1"));
 	ck_assert(!em_wal_can_open_at(&r.info, 0));
 	done(&r);
 	free_three(f);
-	rm_dir(d);
+	tu_rmdir(d);
 	free(d);
 }
 END_TEST
@@ -1391,7 +1363,7 @@ START_TEST(dir_replay_only_damage)
 	static const int kinds[] = { JUNK_IN_0, OTHER_META_1 };
 
 	for (size_t k = 0; k < 2; k++) {
-		char *d = tmpdir();
+		char *d = tu_tmpdir("test_wal");
 		struct img f[3];
 		size_t off[3];
 		struct result r;
@@ -1418,7 +1390,7 @@ START_TEST(dir_replay_only_damage)
 		ck_assert_ptr_nonnull(strstr(why, "refuses"));
 		done(&r);
 		free_three(f);
-		rm_dir(d);
+		tu_rmdir(d);
 		free(d);
 	}
 }
@@ -1426,7 +1398,7 @@ END_TEST
 
 START_TEST(dir_unreadable)
 {
-	char *d = tmpdir();
+	char *d = tu_tmpdir("test_wal");
 	struct img f[3];
 	size_t off[3];
 	struct result r;
@@ -1434,7 +1406,7 @@ START_TEST(dir_unreadable)
 
 	if (geteuid() == 0) {
 		/* root reads mode-000 files: nothing to test */
-		rm_dir(d);
+		tu_rmdir(d);
 		free(d);
 		return;
 	}
@@ -1446,7 +1418,7 @@ START_TEST(dir_unreadable)
 	ck_assert_int_eq(r.rep.verdict, EM_VERDICT_UNREADABLE);
 	done(&r);
 	free_three(f);
-	rm_dir(d);
+	tu_rmdir(d);
 	free(d);
 }
 END_TEST
@@ -1505,8 +1477,6 @@ int main(void)
 	Suite *s = suite_create("wal");
 	TCase *t = tcase_create("image");
 	TCase *d = tcase_create("dir");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(t, good);
 	tcase_add_test(t, good_no_zeros);
@@ -1552,9 +1522,5 @@ int main(void)
 	tcase_add_test(d, can_open_at);
 	suite_add_tcase(s, t);
 	suite_add_tcase(s, d);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run(s);
 }
