@@ -761,12 +761,31 @@ static enum em_status check_record(struct walk *w, const struct frame *fr,
 	/*
 	 * gogoproto reports a field cut short by the end of the record as
 	 * io.ErrUnexpectedEOF, which etcd's decoder passes on as it is: in
-	 * the last file that is a torn write, whatever the sectors hold.
+	 * the last file etcd truncates the WAL there, whatever the sectors
+	 * hold.  A torn write leaves a zeroed sector (undecodable() applies
+	 * etcd's own rule to that); without one, this is a torn tail only if
+	 * nothing follows, else etcd would silently drop synced records.
 	 */
-	if (rc == -2 && w->last && !fr->oversized) {
-		mark_torn(w, fr->off, fr->off + FRAME_BYTES + fr->n + fr->pad,
-		          "a field of the record runs past its end");
-		*how = STEP_TORN;
+	if (rc == -2 && w->last && !fr->oversized &&
+	    !is_torn(fr->data, fr->n + fr->pad, fr->off + FRAME_BYTES)) {
+		uint64_t end = fr->off + FRAME_BYTES + fr->n + fr->pad, at = 0;
+		bool more = false;
+		enum em_status st = first_nonzero(&w->src, end, &more, &at, err);
+
+		if (st != EM_OK)
+			return st;
+		if (!more) {
+			mark_torn(w, fr->off, end, "a field of the record runs "
+			          "past its end");
+			*how = STEP_TORN;
+			return EM_OK;
+		}
+		em_report_corrupt(w->rep, w->rel, EM_AT_OFFSET, fr->off,
+		                  "a field of the record runs past its end, and "
+		                  "data follows from offset %" PRIu64 ": etcd "
+		                  "would truncate the WAL here and drop the "
+		                  "records after it", at);
+		*how = STEP_BAD;
 		return EM_OK;
 	}
 	if (rc != 0) {

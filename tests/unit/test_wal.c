@@ -736,6 +736,35 @@ START_TEST(record_field_cut_short_is_torn)
 }
 END_TEST
 
+/*
+ * The same cut-short field in the middle of the last file, with records
+ * after it: etcd would truncate there and drop them.  Not a torn write.
+ */
+START_TEST(record_field_cut_short_mid_file)
+{
+	struct img im;
+	uint32_t chain;
+	struct result r;
+	size_t off, i;
+
+	first_file(&im, &chain);
+	entries(&im, 1, 10, 50);
+	off = rec_entry(&im, 2, 11, 60);
+	entries(&im, 12, 20, 50);
+	zeros(&im, 4096);
+	for (i = off + 8; im.p[i] != 0x1a; i++)
+		;
+	im.p[i + 1] -= 2;
+	im.p[i + 1 + im.p[i + 1] + 1] = 0x32;
+	im.p[i + 1 + im.p[i + 1] + 2] = 0xff;
+	check_img(&im, &r);
+	expect_corrupt_at(&r, off, "drop the records after it");
+	ck_assert(!r.info.torn_tail);
+	done(&r);
+	free(im.p);
+}
+END_TEST
+
 /* The same record with no zero sector: real damage. */
 START_TEST(garbage_tail_not_torn)
 {
@@ -1495,6 +1524,7 @@ int main(void)
 	tcase_add_test(t, torn_tail_then_garbage);
 	tcase_add_test(t, garbage_tail_not_torn);
 	tcase_add_test(t, record_field_cut_short_is_torn);
+	tcase_add_test(t, record_field_cut_short_mid_file);
 	tcase_add_test(t, garbage_after_end);
 	tcase_add_test(t, odd_padding);
 	tcase_add_test(t, bad_pad);
