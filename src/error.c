@@ -12,6 +12,7 @@ void em_error_clear(struct em_error *err)
 	if (err == NULL)
 		return;
 	err->status = EM_OK;
+	err->code = 0;
 	err->msg[0] = '\0';
 }
 
@@ -22,6 +23,7 @@ static void vset(struct em_error *err, enum em_status status, const char *fmt,
                  va_list ap)
 {
 	err->status = status;
+	err->code = 0;
 	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
 }
 

@@ -26,6 +26,8 @@ enum em_status {
 
 struct em_error {
 	enum em_status status;
+	int code;   /* a module's own kind of error (enum em_gw_errkind, ...);
+	             * 0 when it has none; em_error_set resets it */
 	char msg[EM_ERROR_MSG_MAX];
 };
 
