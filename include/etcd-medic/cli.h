@@ -15,4 +15,17 @@
  * [--json] */
 int em_cmd_validate(int argc, char **argv);
 
+/* etcd-medic heal --config FILE */
+int em_cmd_heal(int argc, char **argv);
+
+/* etcd-medic members --endpoints URLS [--json] [TLS and auth options] */
+int em_cmd_members(int argc, char **argv);
+
+struct em_config;
+struct em_gw_config;
+
+/* The gateway settings a config gives (the strings stay the config's). */
+void em_gw_config_from(const struct em_config *cfg,
+                       struct em_gw_config *gc);
+
 #endif

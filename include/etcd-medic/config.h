@@ -1,0 +1,120 @@
+/*
+ * config.h - the sidecar's configuration: its own YAML file plus etcd's own
+ * config file, which it names.
+ *
+ * Both files are read with libyaml.  `${VAR}` and `${VAR:-default}` are
+ * expanded in every scalar of both files from the environment (POD_NAME,
+ * POD_NAMESPACE, ... in a pod); an unset variable without a default is an
+ * error.  Every error names the file and line: an unknown key, a wrong type,
+ * a missing required key, a bad URL or duration.
+ *
+ * The sidecar's keys (README documents each one):
+ *
+ *   etcd-config: /etc/etcd/etcd.yaml      required
+ *   endpoints: [URL, ...]                 required; a list or "a,b,c"
+ *   listen: 127.0.0.1:8080
+ *   log: {format: json|text, level: debug|info|warn|error}
+ *   tls: {ca-file, cert-file, key-file}   for talking to etcd's client URLs
+ *   auth: {username, password-file}
+ *   heal: {enabled, quarantine-keep, quarantine-dir, journal, lock-key,
+ *          lock-ttl, call-timeout, retry-timeout, promote-timeout}
+ *
+ * etcd's file is kept as a parsed document as well as in typed fields, so
+ * that the config etcd must start with can be rendered from it with only
+ * what must change overridden.
+ */
+#ifndef ETCD_MEDIC_CONFIG_H
+#define ETCD_MEDIC_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "etcd-medic/error.h"
+#include "etcd-medic/log.h"
+
+/* A list of strings (URLs); owned. */
+struct em_strv {
+	char **v;
+	size_t n;
+};
+
+struct em_tls_files {
+	char *ca_file;
+	char *cert_file;
+	char *key_file;
+	bool client_cert_auth;
+};
+
+/* etcd's own config file: the keys etcd-medic reads. */
+struct em_etcd_config {
+	char *path;
+	char *name;
+	char *data_dir;
+	char *wal_dir;                 /* NULL: data_dir/member/wal */
+	char *initial_cluster;         /* "n1=https://...,n2=..." */
+	char *initial_cluster_state;   /* "new" or "existing" */
+	char *initial_cluster_token;
+	struct em_strv listen_client_urls;
+	struct em_strv advertise_client_urls;
+	struct em_strv listen_peer_urls;
+	struct em_strv initial_advertise_peer_urls;
+	struct em_tls_files client_tls;  /* client-transport-security */
+	struct em_tls_files peer_tls;    /* peer-transport-security */
+	bool grpc_gateway;             /* enable-grpc-gateway */
+	void *doc;                     /* the parsed document (yaml_document_t) */
+};
+
+struct em_heal_config {
+	bool enabled;                  /* default true */
+	unsigned quarantine_keep;      /* default 3 */
+	char *quarantine_dir;          /* default: the data dir's parent */
+	char *journal;                 /* default: <data-dir>.etcd-medic.journal */
+	char *lock_key;                /* default "/etcd-medic/heal-lock" */
+	unsigned lock_ttl_s;           /* default 60 */
+	unsigned call_timeout_ms;      /* default 5000 */
+	unsigned retry_timeout_s;      /* default 120: "unhealthy cluster" etc. */
+	unsigned promote_timeout_s;    /* default 900 */
+};
+
+struct em_config {
+	char *path;
+	char *etcd_config_path;
+	struct em_etcd_config etcd;
+	struct em_strv endpoints;
+	char *listen;                  /* default "127.0.0.1:8080" */
+	enum em_log_format log_format; /* default json */
+	enum em_log_level log_level;   /* default info */
+	struct em_tls_files tls;       /* to etcd's client URLs */
+	char *username;                /* NULL: no authentication */
+	char *password;                /* read from auth.password-file */
+	struct em_heal_config heal;
+};
+
+/* Loads the sidecar's file at path and the etcd config file it names. */
+enum em_status em_config_load(const char *path, struct em_config *cfg,
+                              struct em_error *err);
+void em_config_free(struct em_config *cfg);
+
+/* Loads etcd's own config file alone. */
+enum em_status em_etcd_config_load(const char *path,
+                                   struct em_etcd_config *ec,
+                                   struct em_error *err);
+void em_etcd_config_free(struct em_etcd_config *ec);
+
+/*
+ * Renders the etcd config this member must start with: etcd's own file
+ * (after ${VAR} expansion) with initial-cluster and initial-cluster-state
+ * replaced by the given values (NULL: keep) and enable-grpc-gateway set
+ * true, as YAML.  *out is malloc'ed.
+ */
+enum em_status em_etcd_config_render(const struct em_etcd_config *ec,
+                                     const char *initial_cluster,
+                                     const char *initial_cluster_state,
+                                     char **out, struct em_error *err);
+
+/* Parses "90", "90s", "1m30s", "500ms", "2h" into milliseconds. */
+bool em_parse_duration_ms(const char *s, unsigned long long *ms);
+
+void em_strv_free(struct em_strv *sv);
+
+#endif

@@ -1,0 +1,153 @@
+/*
+ * quarantine.c - moving a corrupt data dir aside (heal rule 6).
+ *
+ * Never a delete: the data dir is renamed within its filesystem, so the
+ * move is atomic and costs nothing, and an empty data dir takes its place
+ * for the new learner.  Only the newest heal.quarantine-keep quarantined
+ * dirs of this member are kept, so that a member corrupted again and again
+ * cannot fill the volume.
+ */
+#include "heal_internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "etcd-medic/log.h"
+
+#define SUFFIX ".quarantine."
+
+static const char *base_of(const char *path, char *buf, size_t n)
+{
+	snprintf(buf, n, "%s", path);
+	return basename(buf);
+}
+
+static enum em_status fsync_dir(const char *dir, struct em_error *err)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return em_error_errno(err, EM_EIO, errno, "cannot open %s", dir);
+	if (fsync(fd) != 0) {
+		int e = errno;
+		close(fd);
+		return em_error_errno(err, EM_EIO, e, "cannot fsync %s", dir);
+	}
+	close(fd);
+	return EM_OK;
+}
+
+void quarantine_plan(const struct em_config *cfg, struct journal *j)
+{
+	char *out = j->quarantine;
+	size_t n = sizeof(j->quarantine);
+	char b[PATH_MAX], stamp[32];
+	time_t t = time(NULL);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+	snprintf(out, n, "%s/%s%s%s", cfg->heal.quarantine_dir,
+	         base_of(cfg->etcd.data_dir, b, sizeof(b)), SUFFIX, stamp);
+}
+
+static int remove_entry(const char *path, const struct stat *sb, int flag,
+                        struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Removes the oldest quarantined dirs of this member beyond the bound.
+ * Names sort by time, since the stamp is fixed-width UTC. */
+static void prune(const struct em_config *cfg)
+{
+	char b[PATH_MAX], prefix[PATH_MAX], path[PATH_MAX * 2];
+	char *names[256];
+	size_t n = 0, keep = cfg->heal.quarantine_keep ?
+	                     cfg->heal.quarantine_keep : 1;
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(prefix, sizeof(prefix), "%s%s",
+	         base_of(cfg->etcd.data_dir, b, sizeof(b)), SUFFIX);
+	d = opendir(cfg->heal.quarantine_dir);
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL && n < 256)
+		if (strncmp(de->d_name, prefix, strlen(prefix)) == 0)
+			names[n++] = strdup(de->d_name);
+	closedir(d);
+	qsort(names, n, sizeof(names[0]), cmp_names);
+	for (size_t i = 0; i < n; i++) {
+		if (names[i] != NULL && i + keep < n) {
+			snprintf(path, sizeof(path), "%s/%s",
+			         cfg->heal.quarantine_dir, names[i]);
+			if (nftw(path, remove_entry, 16,
+			         FTW_DEPTH | FTW_PHYS) == 0)
+				em_log(EM_LOG_INFO, "old quarantined data dir "
+				       "removed", "path", path, NULL);
+		}
+		free(names[i]);
+	}
+}
+
+static bool exists(const char *p)
+{
+	struct stat sb;
+
+	return lstat(p, &sb) == 0;
+}
+
+enum em_status quarantine_data_dir(const struct em_config *cfg,
+                                   struct journal *j, struct em_error *err)
+{
+	const char *dd = cfg->etcd.data_dir;
+	char parent[PATH_MAX];
+	enum em_status st;
+
+	if (j->quarantine[0] == '\0')
+		return em_error_set(err, EM_EUSAGE, "quarantine of %s not "
+		                    "planned in the journal", dd);
+	if (!exists(j->quarantine)) {
+		if (rename(dd, j->quarantine) != 0) {
+			if (errno == EXDEV)
+				return em_error_set(err, EM_EUSAGE, "cannot move "
+				                    "%s to %s: another filesystem "
+				                    "(heal.quarantine-dir must be "
+				                    "on the data dir's)", dd,
+				                    j->quarantine);
+			return em_error_errno(err, EM_EIO, errno, "cannot move "
+			                      "%s to %s", dd, j->quarantine);
+		}
+		em_log(EM_LOG_WARN, "corrupt data dir moved aside", "from",
+		       dd, "to", j->quarantine, NULL);
+	}
+	/* etcd wants its data dir 0700; it must exist for the new learner. */
+	if (mkdir(dd, 0700) != 0 && errno != EEXIST)
+		return em_error_errno(err, EM_EIO, errno, "cannot create %s", dd);
+	snprintf(parent, sizeof(parent), "%s", dd);
+	st = fsync_dir(dirname(parent), err);
+	if (st == EM_OK)
+		st = fsync_dir(cfg->heal.quarantine_dir, err);
+	if (st == EM_OK)
+		prune(cfg);
+	return st;
+}
