@@ -396,27 +396,53 @@ static enum step undecodable(struct walk *w, const struct frame *fr,
 
 /* ---- framing ---------------------------------------------------------- */
 
-/* etcd ignores the top byte beyond bit 7 and bits 0-2; say so if odd. */
-static void note_length_word(struct walk *w, const struct frame *fr)
+/*
+ * etcd ignores the top byte beyond bit 7 and bits 0-2: odd bits are a note.
+ * A pad that disagrees with the length is more: etcd reads the next length
+ * word that many bytes off, and the usual result is a word whose low 56
+ * bits are the zero padding, which etcd takes for the end of the records;
+ * everything after it is silently dropped (and zero-filled when etcd opens
+ * the WAL for writing).  Harmless only when nothing follows.
+ */
+static enum em_status check_length_word(struct walk *w, const struct frame *fr,
+                                        struct em_error *err)
 {
 	uint64_t want_pad = (8 - fr->n % 8) % 8;
 	unsigned top = (unsigned)(fr->word >> 56);
 	unsigned want_top = want_pad ? 0x80u | (unsigned)want_pad : 0;
+	uint64_t end = fr->off + FRAME_BYTES + fr->n + want_pad, at = 0;
+	bool more = false;
+	enum em_status st;
 
 	if (top == want_top)
-		return;
-	if (fr->pad == want_pad)
+		return EM_OK;
+	if (fr->pad == want_pad) {
 		em_report_note(w->rep, w->rel, EM_AT_OFFSET, fr->off,
 		               "length word 0x%016" PRIx64 " has top byte "
 		               "0x%02x where etcd writes 0x%02x; etcd ignores "
 		               "the extra bits", fr->word, top, want_top);
+		return EM_OK;
+	}
+	if (end < w->src.size) {
+		st = first_nonzero(&w->src, end, &more, &at, err);
+		if (st != EM_OK)
+			return st;
+	}
+	if (more)
+		em_report_corrupt(w->rep, w->rel, EM_AT_OFFSET, fr->off,
+		                  "length word 0x%016" PRIx64 " gives %" PRIu64
+		                  " padding bytes for a %" PRIu64 "-byte record "
+		                  "(etcd writes %" PRIu64 "): etcd reads on "
+		                  "misaligned and loses the records from offset "
+		                  "%" PRIu64 " on", fr->word, fr->pad, fr->n,
+		                  want_pad, at);
 	else
 		em_report_note(w->rep, w->rel, EM_AT_OFFSET, fr->off,
 		               "length word 0x%016" PRIx64 " gives %" PRIu64
 		               " padding bytes for a %" PRIu64 "-byte record "
-		               "(etcd writes %" PRIu64 "); etcd reads it as "
-		               "written, so what follows is misaligned",
+		               "(etcd writes %" PRIu64 "); nothing follows it",
 		               fr->word, fr->pad, fr->n, want_pad);
+	return EM_OK;
 }
 
 /*
@@ -496,7 +522,9 @@ static enum em_status read_frame(struct walk *w, uint64_t off,
 		return EM_OK;
 	fr->n = fr->word & LEN_MASK;
 	fr->pad = (fr->word >> 63) ? (fr->word >> 56) & 7 : 0;
-	note_length_word(w, fr);
+	st = check_length_word(w, fr, err);
+	if (st != EM_OK)
+		return st;
 	*how = check_bounds(w, fr, left - FRAME_BYTES);
 	if (*how != STEP_NEXT)
 		return EM_OK;

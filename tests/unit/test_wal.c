@@ -830,7 +830,8 @@ END_TEST
 
 /*
  * A pad one too large misaligns what follows by a byte: the next length
- * word then takes the previous one's top byte as a length byte.
+ * word then takes the previous one's top byte as a length byte.  The word
+ * itself is the evidence, since records follow it.
  */
 START_TEST(bad_pad)
 {
@@ -844,9 +845,30 @@ START_TEST(bad_pad)
 	zeros(&im, 4096);
 	im.p[off + 7] = (uint8_t)(0x80 | (pad_of(&im, off) + 1));
 	check_img(&im, &r);
-	ck_assert_int_eq(r.rep.verdict, EM_VERDICT_CORRUPT);
-	ck_assert(note(&r, "padding bytes for a"));
-	ck_assert_uint_gt(r.rep.evidence[0].at, off);
+	expect_corrupt_at(&r, off, "loses the records from offset");
+	done(&r);
+	free(im.p);
+}
+END_TEST
+
+/*
+ * A pad of 0 where etcd writes 7: etcd reads the next word 7 bytes early,
+ * finds the zero padding in its low 56 bits and takes it for the end of the
+ * records, silently dropping every record after it.  (The soak found it.)
+ */
+START_TEST(bad_pad_silent_end)
+{
+	struct img im;
+	uint32_t chain;
+	struct result r;
+	size_t off;
+
+	off = wal_with_padded_entry(&im, &chain, 1, 6);
+	entries(&im, 7, 8, 21);
+	zeros(&im, 4096);
+	im.p[off + 7] = 0x80;
+	check_img(&im, &r);
+	expect_corrupt_at(&r, off, "loses the records from offset");
 	done(&r);
 	free(im.p);
 }
@@ -1528,6 +1550,7 @@ int main(void)
 	tcase_add_test(t, garbage_after_end);
 	tcase_add_test(t, odd_padding);
 	tcase_add_test(t, bad_pad);
+	tcase_add_test(t, bad_pad_silent_end);
 	tcase_add_test(t, bad_pad_last_record);
 	tcase_add_test(t, overwritten_entries);
 	tcase_add_test(t, entry_gap);
