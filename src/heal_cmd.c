@@ -22,14 +22,17 @@
 static void heal_usage(FILE *out)
 {
 	fprintf(out,
-	"usage: etcd-medic heal --config FILE\n\n"
+	"usage: etcd-medic heal --config FILE [--promote]\n\n"
 	"Judges this member's data dir and, if it is corrupt (or empty while\n"
 	"the cluster still lists the member), replaces the member through\n"
 	"etcd's learner mechanism: quorum check, cluster-wide lock, remove,\n"
 	"move the data dir aside, add back as a learner.  Prints the etcd\n"
 	"config YAML to start the member with.  Run it again once etcd runs:\n"
 	"it waits for the learner to catch up and promotes it.\n\n"
-	"  --config FILE   etcd-medic's YAML config (see README)\n\n"
+	"  --config FILE   etcd-medic's YAML config (see README)\n"
+	"  --promote       only wait for this member, a learner, to catch up\n"
+	"                  and promote it (up to heal.promote-timeout), even\n"
+	"                  if its etcd does not run yet\n\n"
 	"exit status: 0 done or nothing to do, 1 refused or failed (see the\n"
 	"log; a journal next to the data dir resumes the next run), 2 usage\n");
 }
@@ -48,10 +51,11 @@ void em_gw_config_from(const struct em_config *cfg, struct em_gw_config *gc)
 	gc->timeout_ms = (long)cfg->heal.call_timeout_ms;
 }
 
-static int parse(int argc, char **argv, const char **config)
+static int parse(int argc, char **argv, const char **config, int *promote)
 {
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
+		{ "promote", no_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -62,6 +66,8 @@ static int parse(int argc, char **argv, const char **config)
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		if (c == 'c') {
 			*config = optarg;
+		} else if (c == 'p') {
+			*promote = 1;
 		} else if (c == 'h') {
 			heal_usage(stdout);
 			return 0;
@@ -110,7 +116,8 @@ int em_cmd_heal(int argc, char **argv)
 	struct em_heal_result res;
 	struct em_error err;
 	const char *path;
-	int rc = parse(argc, argv, &path);
+	int promote = 0;
+	int rc = parse(argc, argv, &path, &promote);
 
 	if (rc >= 0)
 		return rc;
@@ -127,7 +134,8 @@ int em_cmd_heal(int argc, char **argv)
 		rc = 1;
 		goto cleanup;
 	}
-	if (em_heal_run(&cfg, gw, &res, &err) != EM_OK) {
+	if ((promote ? em_heal_promote(&cfg, gw, &res, &err) :
+	     em_heal_run(&cfg, gw, &res, &err)) != EM_OK) {
 		em_log(EM_LOG_ERROR, err.msg, NULL);
 		rc = 1;
 	} else {

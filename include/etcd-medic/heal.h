@@ -85,6 +85,16 @@ enum em_status em_heal_run(const struct em_config *cfg, struct em_gw *gw,
                            struct em_heal_result *res, struct em_error *err);
 
 /*
+ * The promotion phase alone: waits (up to heal.promote-timeout) for this
+ * member, a learner, to catch up, promotes it and closes its replacement,
+ * whether or not its etcd runs yet; reports progress in the log and in
+ * res.  For `heal --promote`, and for the sidecar once etcd started.
+ */
+enum em_status em_heal_promote(const struct em_config *cfg, struct em_gw *gw,
+                               struct em_heal_result *res,
+                               struct em_error *err);
+
+/*
  * Failpoints, for tests: when the environment variable EM_FAILPOINT names a
  * step boundary ("after-assess", "after-lock", "after-remove",
  * "after-quarantine", "after-add", "after-handover", "before-promote",

@@ -540,15 +540,46 @@ static enum em_status no_cluster(struct run *r, enum em_verdict v)
 	               em_verdict_name(v), r->err->msg);
 }
 
-static enum em_status decide(struct run *r, enum em_verdict v)
+/*
+ * Endpoints that lead to another cluster must never start a replacement
+ * there (it would add this member to a cluster it never belonged to).  The
+ * WAL names the cluster this member belonged to; failing that, at least
+ * one member must have a peer URL that etcd's initial-cluster names.
+ */
+static bool foreign(struct run *r, const struct cluster_view *cv,
+                    uint64_t wal_cluster, char *why, size_t n)
+{
+	const char *ic = r->cfg->etcd.initial_cluster;
+
+	if (wal_cluster != 0 && wal_cluster != cv->cluster_id) {
+		snprintf(why, n, "the endpoints answer for cluster %" PRIx64
+		         ", but this member's WAL belongs to cluster %" PRIx64,
+		         cv->cluster_id, wal_cluster);
+		return true;
+	}
+	for (size_t i = 0; ic && i < cv->list.n; i++)
+		for (size_t k = 0; k < cv->list.members[i].n_peer_urls; k++)
+			if (strstr(ic, cv->list.members[i].peer_urls[k]))
+				return false;
+	snprintf(why, n, "no member of cluster %" PRIx64 " at the endpoints "
+	         "has a peer URL that initial-cluster names: another "
+	         "cluster?", cv->cluster_id);
+	return ic != NULL;
+}
+
+static enum em_status decide(struct run *r, enum em_verdict v,
+                             uint64_t wal_cluster)
 {
 	struct cluster_view cv;
 	enum em_status st;
+	char why[512];
 
 	if (cluster_view(r->cfg, r->gw, &cv, r->err) != EM_OK)
 		return no_cluster(r, v);
 	st = EM_OK;
-	if (v == EM_VERDICT_HEALTHY) {
+	if (foreign(r, &cv, wal_cluster, why, sizeof(why))) {
+		outcome(r, EM_HEAL_REFUSED, "%s", why);
+	} else if (v == EM_VERDICT_HEALTHY) {
 		if (cv.self == NULL)
 			outcome(r, EM_HEAL_REFUSED, "the data dir is healthy but "
 			        "the cluster does not list member %s (removed "
@@ -580,9 +611,12 @@ static enum em_status fresh(struct run *r)
 	enum em_verdict v;
 	enum em_status st;
 
+	uint64_t wal_cluster;
+
 	st = em_datadir_check(r->cfg->etcd.data_dir, r->cfg->etcd.wal_dir,
 	                      EM_CHECK_FULL, &dd, r->err);
 	v = dd.report.verdict;
+	wal_cluster = dd.wal.have_metadata ? dd.wal.cluster_id : 0;
 	if (st == EM_OK && v == EM_VERDICT_CORRUPT && dd.report.n_evidence)
 		em_log(EM_LOG_WARN, "data dir is corrupt", "file",
 		       dd.report.evidence[0].file, "reason",
@@ -597,7 +631,7 @@ static enum em_status fresh(struct run *r)
 		return outcome(r, EM_HEAL_REFUSED, "the data dir %s cannot be "
 		               "read: an unreadable data dir is never judged "
 		               "or moved", r->cfg->etcd.data_dir);
-	return decide(r, v);
+	return decide(r, v, wal_cluster);
 }
 
 /*
@@ -673,6 +707,20 @@ static enum em_status resume(struct run *r)
 	return replace_from(r);
 }
 
+static enum em_status run_init(struct run *r, const struct em_config *cfg,
+                               struct em_gw *gw, struct em_heal_result *res,
+                               struct em_error *err, bool *found)
+{
+	memset(res, 0, sizeof(*res));
+	memset(r, 0, sizeof(*r));
+	r->cfg = cfg;
+	r->gw = gw;
+	r->res = res;
+	r->err = err;
+	res->outcome = EM_HEAL_FAILED;
+	return journal_load(cfg->heal.journal, &r->j, found, err);
+}
+
 enum em_status em_heal_run(const struct em_config *cfg, struct em_gw *gw,
                            struct em_heal_result *res, struct em_error *err)
 {
@@ -680,17 +728,31 @@ enum em_status em_heal_run(const struct em_config *cfg, struct em_gw *gw,
 	enum em_status st;
 	bool found;
 
-	memset(res, 0, sizeof(*res));
-	memset(&r, 0, sizeof(r));
-	r.cfg = cfg;
-	r.gw = gw;
-	r.res = res;
-	r.err = err;
-	res->outcome = EM_HEAL_FAILED;
-	st = journal_load(cfg->heal.journal, &r.j, &found, err);
+	st = run_init(&r, cfg, gw, res, err, &found);
 	if (st != EM_OK)
 		return outcome(&r, EM_HEAL_REFUSED, "%s", err->msg);
 	st = found ? resume(&r) : fresh(&r);
+	if (st != EM_OK)
+		return outcome(&r, EM_HEAL_FAILED, "%s", err->msg);
+	return EM_OK;
+}
+
+enum em_status em_heal_promote(const struct em_config *cfg, struct em_gw *gw,
+                               struct em_heal_result *res,
+                               struct em_error *err)
+{
+	struct run r;
+	enum em_status st;
+	bool found;
+
+	st = run_init(&r, cfg, gw, res, err, &found);
+	if (st != EM_OK)
+		return outcome(&r, EM_HEAL_REFUSED, "%s", err->msg);
+	if (found && r.j.step < EM_STEP_HANDED_OVER)
+		return outcome(&r, EM_HEAL_REFUSED, "the replacement stopped at "
+		               "step %s: run heal without --promote first",
+		               em_heal_step_name(r.j.step));
+	st = while_running(&r, found);
 	if (st != EM_OK)
 		return outcome(&r, EM_HEAL_FAILED, "%s", err->msg);
 	return EM_OK;
