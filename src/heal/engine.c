@@ -138,7 +138,9 @@ static enum em_status retrying(struct run *r,
 	       now_ms() < deadline) {
 		em_log(EM_LOG_INFO, "etcd asks to retry", "error", r->err->msg,
 		       NULL);
-		backoff_sleep(&backoff);
+		/* etcd's refusals after a change last about 5 s: retrying
+		 * every second at most keeps us close behind them. */
+		backoff_sleep(&backoff, 1000);
 	}
 	return st;
 }
@@ -313,53 +315,78 @@ static void progress(struct run *r, const struct em_member_list *ml)
 	}
 }
 
-/* Promotes when etcd says the learner is in sync; retries until the
- * promote timeout while it is not, refreshing the lock meanwhile. */
+/* etcd promotes a learner whose log reaches 90% of the leader's; the
+ * applied index trails the log a little, so ask from there on. */
+static bool looks_ready(const struct em_heal_result *res)
+{
+	return res->leader_index > 0 &&
+	       res->learner_applied * 10 >= res->leader_index * 9;
+}
+
+static void log_progress(uint64_t id, const struct em_heal_result *res)
+{
+	char idb[20], a[24], l[24];
+
+	snprintf(a, sizeof(a), "%" PRIu64, res->learner_applied);
+	snprintf(l, sizeof(l), "%" PRIu64, res->leader_index);
+	em_log(EM_LOG_INFO, "learner catching up", "member", hex_id(id, idb),
+	       "applied", a, "leader_index", l, NULL);
+}
+
+/*
+ * Promotes once etcd says the learner is in sync.  Its progress is read
+ * every 300 ms and promotion asked for when it looks ready (and every few
+ * seconds regardless), until the promote timeout; the lock is kept alive
+ * meanwhile.
+ */
 static enum em_status promote(struct run *r, uint64_t id, bool *done)
 {
-	uint64_t deadline = now_ms() + r->cfg->heal.promote_timeout_s * 1000ull;
-	uint64_t next_log = 0;
-	unsigned backoff = 0;
-	char idb[20], a[24], l[24];
+	const struct timespec tick = { 0, 300 * 1000000L };
+	uint64_t start = now_ms(), next_log = start, next_try = start;
+	uint64_t deadline = start + r->cfg->heal.promote_timeout_s * 1000ull;
+	uint64_t next_lock = start + 5000;
+	char idb[20];
 
 	*done = false;
 	for (;;) {
 		struct em_member_list ml;
 		enum em_status st;
 
-		em_heal_failpoint("before-promote");
-		st = em_gw_member_promote(r->gw, id, r->err);
-		if (st == EM_OK || r->err->code == EM_GW_NOT_LEARNER) {
-			*done = true;
-			return EM_OK;
-		}
-		if (!em_gw_retryable(r->err->code) &&
-		    r->err->code != EM_GW_LEARNER_NOT_READY)
-			return st;
 		if (em_gw_member_list(r->gw, NULL, &ml, r->err) == EM_OK) {
 			progress(r, &ml);
 			em_member_list_free(&ml);
 		}
+		if (looks_ready(r->res) || now_ms() >= next_try) {
+			em_heal_failpoint("before-promote");
+			st = em_gw_member_promote(r->gw, id, r->err);
+			if (st == EM_OK || r->err->code == EM_GW_NOT_LEARNER) {
+				*done = true;
+				return EM_OK;
+			}
+			if (!em_gw_retryable(r->err->code) &&
+			    r->err->code != EM_GW_LEARNER_NOT_READY)
+				return st;
+			next_try = now_ms() + 3000;
+		}
 		if (now_ms() >= next_log) {
-			snprintf(a, sizeof(a), "%" PRIu64, r->res->learner_applied);
-			snprintf(l, sizeof(l), "%" PRIu64, r->res->leader_index);
-			em_log(EM_LOG_INFO, "learner catching up", "member",
-			       hex_id(id, idb), "applied", a, "leader_index", l,
-			       NULL);
+			log_progress(id, r->res);
 			next_log = now_ms() + 5000;
 		}
 		if (now_ms() >= deadline)
 			return em_error_set(r->err, EM_EBUSY, "learner %s has "
 			                    "not caught up after %u s: applied "
 			                    "index %" PRIu64 ", leader's %" PRIu64,
-			                    idb, r->cfg->heal.promote_timeout_s,
+			                    hex_id(id, idb),
+			                    r->cfg->heal.promote_timeout_s,
 			                    r->res->learner_applied,
 			                    r->res->leader_index);
-		if (r->j.lease != 0 &&
-		    lock_refresh(r->cfg, r->gw, &r->j, r->err) != EM_OK)
-			em_log(EM_LOG_WARN, "cannot keep the heal lock",
-			       "error", r->err->msg, NULL);
-		backoff_sleep(&backoff);
+		if (r->j.lease != 0 && now_ms() >= next_lock) {
+			if (lock_refresh(r->cfg, r->gw, &r->j, r->err) != EM_OK)
+				em_log(EM_LOG_WARN, "cannot keep the heal lock",
+				       "error", r->err->msg, NULL);
+			next_lock = now_ms() + 5000;
+		}
+		nanosleep(&tick, NULL);
 	}
 }
 

@@ -118,8 +118,8 @@ void quarantine_plan(const struct em_config *cfg, struct journal *j);
 
 /* ---- retry -------------------------------------------------------------- */
 
-/* Sleeps for the next backoff step (doubling from 250 ms, at most 5 s). */
-void backoff_sleep(unsigned *step_ms);
+/* Sleeps for the next backoff step (doubling from 200 ms, at most cap). */
+void backoff_sleep(unsigned *step_ms, unsigned cap_ms);
 
 /* Monotonic milliseconds. */
 uint64_t now_ms(void);

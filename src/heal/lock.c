@@ -22,16 +22,16 @@ static const uint8_t *bytes(const char *s)
 	return (const uint8_t *)s;
 }
 
-void backoff_sleep(unsigned *step_ms)
+void backoff_sleep(unsigned *step_ms, unsigned cap_ms)
 {
 	struct timespec ts;
 
 	if (*step_ms == 0)
-		*step_ms = 250;
+		*step_ms = 200;
 	ts.tv_sec = *step_ms / 1000;
 	ts.tv_nsec = (long)(*step_ms % 1000) * 1000000L;
 	nanosleep(&ts, NULL);
-	*step_ms = *step_ms >= 2500 ? 5000 : *step_ms * 2;
+	*step_ms = *step_ms * 2 > cap_ms ? cap_ms : *step_ms * 2;
 }
 
 uint64_t now_ms(void)
@@ -133,7 +133,7 @@ enum em_status lock_acquire(const struct em_config *cfg, struct em_gw *gw,
 		}
 		if (now_ms() >= deadline)
 			break;
-		backoff_sleep(&backoff);
+		backoff_sleep(&backoff, 5000);
 	}
 	snprintf(why, whylen, "the heal lock %s is held by \"%s\": another "
 	         "member is being replaced; this one waits its turn",
