@@ -77,6 +77,8 @@ struct em_gw_config {
 	const char *password;
 	long timeout_ms;               /* per attempt; 0: 5000 */
 	long connect_timeout_ms;       /* 0: 2000 */
+	size_t max_answer_bytes;       /* 0: 64 MiB; a larger answer is
+	                                * refused: EM_GW_BAD_RESPONSE */
 };
 
 /*

@@ -116,15 +116,16 @@ etcd_run() {
 # its command line contains WHAT.
 etcd_track() { ETCD__PIDS+=("$1:$2"); }
 
-# etcd_free_ports N: prints N distinct free TCP ports on 127.0.0.1, each
-# checked by binding it (no SO_REUSEADDR); random in 20000-59999, so that
-# tests running at the same time rarely race for one.
+# etcd_free_ports N [LOW HIGH]: prints N distinct free TCP ports on
+# 127.0.0.1, each checked by binding it (no SO_REUSEADDR); random in
+# LOW-HIGH (default 20000-59999), so that tests running at the same time
+# rarely race for one.
 etcd_free_ports() {
-	"$ETCD_PYTHON" - "$1" <<'EOF'
+	"$ETCD_PYTHON" - "$1" "${2:-20000}" "${3:-59999}" <<'EOF'
 import random, socket, sys
-n = int(sys.argv[1]); got = []
+n, lo, hi = map(int, sys.argv[1:4]); got = []
 while len(got) < n:
-    p = random.randint(20000, 59999)
+    p = random.randint(lo, hi)
     if p in got:
         continue
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -296,4 +297,176 @@ etcd_burst_kill9() {
 	wait "$loader" 2>/dev/null || true
 	rm -f "$progress"
 	return 0
+}
+
+# --- Clusters, learners, TLS (the gateway tests) ---------------------------
+#
+#   etcd_cluster_start "$dir/cluster" 3     # m1..m3, waits for a leader
+#   etcd_member_launch learner "$dir/l" "$curl" "$purl" "$initial" existing
+#   etcd_wait_up "$curl" "$ETCD_LAUNCHED_PID"
+#   etcd_cluster_stop_member 1              # m2
+#   etcd_tls_certs "$dir/pki"; etcd_start_tls "$dir/tls" "$dir/pki"
+
+# Ports below Linux's ephemeral range (32768-60999): a member's peer port
+# must stay free while the cluster already dials it (a learner added
+# before its etcd starts), and no outgoing connection can take these.
+ETCD_STABLE_PORTS="20000 32767"
+
+ETCD_CLUSTER_NAMES=()
+ETCD_CLUSTER_CLIENT_URLS=()
+ETCD_CLUSTER_PEER_URLS=()
+ETCD_CLUSTER_PIDS=()
+ETCD_CLUSTER_DIRS=()
+ETCD_CLUSTER_INITIAL=
+ETCD_LAUNCHED_PID=
+
+# etcd_member_launch NAME DIR CLIENT_URL PEER_URL INITIAL_CLUSTER STATE
+# [ETCD FLAGS...]: starts one member in the background (remembered and
+# stopped at exit) with its log in DIR.etcd.log, and returns at once; its
+# pid is in ETCD_LAUNCHED_PID.  STATE is "new" or "existing".  The peer
+# URL's scheme is http; CLIENT_URL may be https (pass the TLS flags).
+etcd_member_launch() {
+	local name=$1 dir=$2 curl=$3 purl=$4 initial=$5 state=$6
+	shift 6
+	mkdir -p "$dir"
+	dir=$(cd "$dir" && pwd)
+	echo "=== etcd_member_launch $(date +%T) $name: $*" >>"${dir%/}.etcd.log"
+	"$ETCD_BIN" --name "$name" --data-dir "$dir" \
+		--listen-client-urls "$curl" --advertise-client-urls "$curl" \
+		--listen-peer-urls "$purl" --initial-advertise-peer-urls "$purl" \
+		--initial-cluster "$initial" --initial-cluster-state "$state" \
+		--initial-cluster-token "etcd-medic-$$" \
+		--logger zap --log-outputs stderr "$@" >>"${dir%/}.etcd.log" 2>&1 &
+	ETCD_LAUNCHED_PID=$!
+	ETCD__PIDS+=("$ETCD_LAUNCHED_PID:$dir")
+}
+
+# etcd_status_up URL [CA CERT KEY]: true when the member at URL answers a
+# gateway status naming a leader.  Unlike /health, a learner answers it.
+etcd_status_up() {
+	"$ETCD_PYTHON" - "$@" <<'PYEOF'
+import json, ssl, sys, urllib.request
+url = sys.argv[1]
+ctx = None
+if len(sys.argv) > 2:
+    ctx = ssl.create_default_context(cafile=sys.argv[2])
+    ctx.load_cert_chain(sys.argv[3], sys.argv[4])
+try:
+    req = urllib.request.Request(url + "/v3/maintenance/status", data=b"{}",
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=2, context=ctx) as r:
+        sys.exit(0 if json.load(r).get("leader") else 1)
+except Exception:
+    sys.exit(1)
+PYEOF
+}
+
+# etcd_wait_up URL PID [CA CERT KEY]: waits (ETCD_START_TIMEOUT) until the
+# member at URL answers with a leader; 1, with its log's tail, if process
+# PID exits first or time runs out.
+etcd_wait_up() {
+	local url=$1 pid=$2 i dir entry
+	shift 2
+	for ((i = 0; i < ETCD_START_TIMEOUT * 10; i++)); do
+		etcd__alive "$pid" || break
+		etcd_status_up "$url" "$@" && return 0
+		sleep 0.1
+	done
+	for entry in "${ETCD__PIDS[@]}"; do
+		[[ ${entry%%:*} == "$pid" ]] && dir=${entry#*:}
+	done
+	etcd_log "etcd pid $pid at $url did not come up; last lines of its log:"
+	[[ -n ${dir:-} ]] && tail -n 15 "${dir%/}.etcd.log" >&2
+	return 1
+}
+
+# etcd_cluster_start DIR N [ETCD FLAGS...]: a new cluster of N members
+# m1..mN in DIR/m1..DIR/mN on free loopback ports; waits until each answers
+# with a leader.  Fills ETCD_CLUSTER_NAMES, _CLIENT_URLS, _PEER_URLS, _PIDS,
+# _DIRS (indexed from 0) and ETCD_CLUSTER_INITIAL (the initial-cluster
+# string).
+etcd_cluster_start() {
+	local dir=$1 n=$2 i ports
+	shift 2
+	mkdir -p "$dir"
+	dir=$(cd "$dir" && pwd)
+	read -ra ports <<<"$(etcd_free_ports $((2 * n)) $ETCD_STABLE_PORTS)"
+	ETCD_CLUSTER_NAMES=() ETCD_CLUSTER_CLIENT_URLS=() ETCD_CLUSTER_PEER_URLS=()
+	ETCD_CLUSTER_PIDS=() ETCD_CLUSTER_DIRS=() ETCD_CLUSTER_INITIAL=
+	for ((i = 0; i < n; i++)); do
+		ETCD_CLUSTER_NAMES+=("m$((i + 1))")
+		ETCD_CLUSTER_CLIENT_URLS+=("http://127.0.0.1:${ports[2 * i]}")
+		ETCD_CLUSTER_PEER_URLS+=("http://127.0.0.1:${ports[2 * i + 1]}")
+		ETCD_CLUSTER_DIRS+=("$dir/m$((i + 1))")
+		ETCD_CLUSTER_INITIAL+="${ETCD_CLUSTER_INITIAL:+,}m$((i + 1))=${ETCD_CLUSTER_PEER_URLS[i]}"
+	done
+	for ((i = 0; i < n; i++)); do
+		etcd_member_launch "${ETCD_CLUSTER_NAMES[i]}" "${ETCD_CLUSTER_DIRS[i]}" \
+			"${ETCD_CLUSTER_CLIENT_URLS[i]}" "${ETCD_CLUSTER_PEER_URLS[i]}" \
+			"$ETCD_CLUSTER_INITIAL" new "$@"
+		ETCD_CLUSTER_PIDS+=("$ETCD_LAUNCHED_PID")
+	done
+	for ((i = 0; i < n; i++)); do
+		etcd_wait_up "${ETCD_CLUSTER_CLIENT_URLS[i]}" "${ETCD_CLUSTER_PIDS[i]}" || return 1
+	done
+}
+
+# etcd_cluster_stop_member I: SIGTERM member I (from 0) and wait for it.
+etcd_cluster_stop_member() {
+	etcd__terminate "${ETCD_CLUSTER_PIDS[$1]}" "${ETCD_CLUSTER_DIRS[$1]}" 15
+}
+
+# etcd_tls_certs DIR: a CA (ca.pem) and, signed by it, a server certificate
+# for 127.0.0.1 and localhost (server.pem, server-key.pem; usable as a
+# client too, as etcd's own gateway needs) and a client certificate
+# (client.pem, client-key.pem, CN "root").  EC P-256 keys, 2 days.
+etcd_tls_certs() {
+	local d=$1 ext
+	mkdir -p "$d"
+	ext=$d/ext.cnf
+	cat >"$ext" <<'CNFEOF'
+[server]
+subjectAltName = IP:127.0.0.1, DNS:localhost
+extendedKeyUsage = serverAuth, clientAuth
+keyUsage = digitalSignature, keyEncipherment
+[client]
+extendedKeyUsage = clientAuth
+keyUsage = digitalSignature, keyEncipherment
+CNFEOF
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+		-keyout "$d/ca-key.pem" -out "$d/ca.pem" -days 2 \
+		-subj "/CN=etcd-medic test CA" 2>/dev/null || return 1
+	etcd__tls_leaf "$d" server "/CN=127.0.0.1" "$ext" || return 1
+	etcd__tls_leaf "$d" client "/CN=root" "$ext"
+}
+
+etcd__tls_leaf() {
+	local d=$1 name=$2 subj=$3 ext=$4
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+		-keyout "$d/$name-key.pem" -out "$d/$name.csr" -subj "$subj" 2>/dev/null &&
+		openssl x509 -req -in "$d/$name.csr" -CA "$d/ca.pem" -CAkey "$d/ca-key.pem" \
+			-CAcreateserial -days 2 -extfile "$ext" -extensions "$name" \
+			-out "$d/$name.pem" 2>/dev/null
+}
+
+# etcd_start_tls DIR CERTDIR [ETCD FLAGS...]: like etcd_start, but the
+# client URL is https with the certificates of etcd_tls_certs CERTDIR and
+# client-certificate authentication.  Sets the same ETCD_* variables, so
+# etcd_stop works; etcdctl_ does not (it has no TLS flags).
+etcd_start_tls() {
+	local dir=$1 pki=$2 cport pport
+	shift 2
+	mkdir -p "$dir"
+	ETCD_DATA_DIR=$(cd "$dir" && pwd)
+	ETCD_LOG=${ETCD_DATA_DIR%/}.etcd.log
+	read -r cport pport <<<"$(etcd_free_ports 2 $ETCD_STABLE_PORTS)"
+	ETCD_CLIENT_URL=https://127.0.0.1:$cport
+	ETCD_PEER_URL=http://127.0.0.1:$pport
+	etcd_member_launch fixture "$ETCD_DATA_DIR" "$ETCD_CLIENT_URL" "$ETCD_PEER_URL" \
+		"fixture=$ETCD_PEER_URL" new \
+		--cert-file "$pki/server.pem" --key-file "$pki/server-key.pem" \
+		--trusted-ca-file "$pki/ca.pem" --client-cert-auth "$@"
+	ETCD_PID=$ETCD_LAUNCHED_PID
+	etcd_wait_up "$ETCD_CLIENT_URL" "$ETCD_PID" \
+		"$pki/ca.pem" "$pki/client.pem" "$pki/client-key.pem"
 }

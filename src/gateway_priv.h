@@ -1,0 +1,74 @@
+/*
+ * gateway_priv.h - what the gateway client's source files share: one call
+ * over the transport (gateway.c) and the JSON and base64 helpers
+ * (gateway_json.c) that the calls (gateway_calls.c) build on.  Not
+ * installed, not for other modules.
+ */
+#ifndef ETCD_MEDIC_GATEWAY_PRIV_H
+#define ETCD_MEDIC_GATEWAY_PRIV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+
+#include "etcd-medic/gateway.h"
+
+struct gw_call {
+	const char *name;   /* for messages: "member list" */
+	const char *path;   /* "/v3/cluster/member/list" */
+	bool stream;        /* a server stream: its first message is the answer */
+};
+
+/*
+ * POSTs req to call->path on endpoint (NULL: the configured endpoints, with
+ * failover), authenticating as needed, and types any error.  On EM_OK,
+ * *resp is the answer (for a stream, its first "result"); put it.
+ */
+enum em_status gw_request(struct em_gw *gw, const char *endpoint,
+                          const struct gw_call *call, json_object *req,
+                          json_object **resp, struct em_error *err);
+
+/* An answer of the last successful gw_request that is not what we expected. */
+enum em_status gw_bad_answer(const struct em_gw *gw, const struct gw_call *c,
+                             struct em_error *err, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+enum em_status gw_nomem(const struct gw_call *c, struct em_error *err);
+
+/* Sets err to kind with its em_status; the message is printf-style. */
+enum em_status gw_fail(struct em_error *err, enum em_gw_errkind kind,
+                       const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/*
+ * Readers of answer fields.  A missing field is the zero value (the gateway
+ * omits zeros) and reads as success; a field of the wrong type or a number
+ * that does not parse returns false.
+ */
+bool gwj_u64(json_object *o, const char *key, uint64_t *out);
+bool gwj_i64(json_object *o, const char *key, int64_t *out);
+bool gwj_u32(json_object *o, const char *key, uint32_t *out);
+bool gwj_bool(json_object *o, const char *key, bool *out);
+/* A string field: *out NULL when missing. */
+bool gwj_str(json_object *o, const char *key, const char **out);
+/* An array or object field: *out NULL when missing. */
+bool gwj_array(json_object *o, const char *key, json_object **out);
+bool gwj_object(json_object *o, const char *key, json_object **out);
+/* A base64 bytes field, decoded into a new buffer with a NUL after it
+ * (never NULL on success, even when empty); free it. */
+bool gwj_bytes(json_object *o, const char *key, uint8_t **out, size_t *len);
+
+bool gwj_header(json_object *o, struct em_gw_header *hdr);
+
+/*
+ * Builders: each takes the reference of v (also on failure, and v may be
+ * NULL after a failed allocation); false means out of memory.
+ */
+bool gwj_add(json_object *o, const char *key, json_object *v);
+json_object *gwj_new_u64(uint64_t v);  /* as a decimal string */
+json_object *gwj_new_i64(int64_t v);
+json_object *gwj_new_b64(const uint8_t *p, size_t n);
+
+#endif
