@@ -5,8 +5,9 @@
  * Both files are read with libyaml.  `${VAR}` and `${VAR:-default}` are
  * expanded in every scalar of both files from the environment (POD_NAME,
  * POD_NAMESPACE, ... in a pod); an unset variable without a default is an
- * error.  Every error names the file and line: an unknown key, a wrong type,
- * a missing required key, a bad URL or duration.
+ * error; `$$` is a literal `$`.  An empty value (or ~, null) leaves a key at
+ * its default.  Every error names the file and line: an unknown key, a wrong
+ * type, a missing required key, a bad URL or duration.
  *
  * The sidecar's keys (README documents each one):
  *
@@ -43,9 +44,15 @@ struct em_tls_files {
 	char *cert_file;
 	char *key_file;
 	bool client_cert_auth;
+	bool auto_tls;                 /* etcd's file only: self-signed certs */
 };
 
-/* etcd's own config file: the keys etcd-medic reads. */
+/*
+ * etcd's own config file: the keys etcd-medic reads.  A key the file leaves
+ * out holds what etcd 3.4 itself uses then (initial-cluster-state "new",
+ * initial-cluster-token "etcd-cluster", http://localhost:2379 and :2380 for
+ * the URLs), except initial_cluster and wal_dir (NULL: not in the file).
+ */
 struct em_etcd_config {
 	char *path;
 	char *name;
@@ -90,12 +97,16 @@ struct em_config {
 	struct em_heal_config heal;
 };
 
-/* Loads the sidecar's file at path and the etcd config file it names. */
+/*
+ * Loads the sidecar's file at path and the etcd config file it names
+ * (relative to the sidecar file's directory).  On failure cfg holds
+ * nothing to free; em_config_free on it is harmless.
+ */
 enum em_status em_config_load(const char *path, struct em_config *cfg,
                               struct em_error *err);
 void em_config_free(struct em_config *cfg);
 
-/* Loads etcd's own config file alone. */
+/* Loads etcd's own config file alone (on failure, nothing to free). */
 enum em_status em_etcd_config_load(const char *path,
                                    struct em_etcd_config *ec,
                                    struct em_error *err);
@@ -105,14 +116,16 @@ void em_etcd_config_free(struct em_etcd_config *ec);
  * Renders the etcd config this member must start with: etcd's own file
  * (after ${VAR} expansion) with initial-cluster and initial-cluster-state
  * replaced by the given values (NULL: keep) and enable-grpc-gateway set
- * true, as YAML.  *out is malloc'ed.
+ * true, as YAML.  URL keys written as YAML lists become the comma-separated
+ * strings etcd reads.  *out is malloc'ed.
  */
 enum em_status em_etcd_config_render(const struct em_etcd_config *ec,
                                      const char *initial_cluster,
                                      const char *initial_cluster_state,
                                      char **out, struct em_error *err);
 
-/* Parses "90", "90s", "1m30s", "500ms", "2h" into milliseconds. */
+/* Parses "90", "90s", "1m30s", "500ms", "2h" into milliseconds (a bare
+ * number is seconds); false if malformed or too large. */
 bool em_parse_duration_ms(const char *s, unsigned long long *ms);
 
 void em_strv_free(struct em_strv *sv);
