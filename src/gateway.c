@@ -520,14 +520,15 @@ static enum em_status typed_error(const struct attempt *a, long http,
 	               code, http);
 }
 
-/* For a stream, the answer is the "result" of its first message. */
+/* For a stream, the answer is the "result" of its first message.  Takes
+ * o's reference; NULL if there is no result. */
 static json_object *unwrap_stream(json_object *o)
 {
 	json_object *r;
 
 	if (!json_object_object_get_ex(o, "result", &r) ||
 	    !json_object_is_type(r, json_type_object))
-		return NULL;
+		r = NULL;
 	json_object_get(r);
 	json_object_put(o);
 	return r;
