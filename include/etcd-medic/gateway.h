@@ -110,6 +110,8 @@ struct em_gw_header {
 	uint64_t raft_term;
 };
 
+/* A member with more URLs, or a longer one, makes the answer that lists
+ * it EM_GW_BAD_RESPONSE rather than a silently shortened list. */
 #define EM_GW_MAX_URLS 8
 #define EM_GW_URL_MAX 256
 
@@ -189,6 +191,8 @@ struct em_range_req {
  * its answer, or its error, is what the caller asked for).
  */
 
+/* 3.4 answers from the member's own view, also without quorum (3.5 can be
+ * asked for a linearizable list; this client does not ask). */
 enum em_status em_gw_member_list(struct em_gw *gw, const char *endpoint,
                                  struct em_member_list *out,
                                  struct em_error *err);

@@ -7,15 +7,16 @@
 set -euo pipefail
 
 build=(meson ninja-build pkg-config gcc libc6-dev
-       libcurl4-openssl-dev libjson-c-dev libyaml-dev libmicrohttpd-dev
-       check)
+       libcurl4-openssl-dev libssl-dev libjson-c-dev libyaml-dev
+       libmicrohttpd-dev check)
 # Real etcd for every test that involves etcd; Go and Debian's packaged
 # bbolt and etcd sources for the reference checkers; clang with its
 # libFuzzer runtime for the fuzzers; python3 for the damage tool and load
-# generators; util-linux for setpriv (tests as a non-root user).
+# generators; util-linux for setpriv (tests as a non-root user); openssl
+# for the gateway tests' TLS certificates.
 test=(etcd-server etcd-client golang-go golang-github-coreos-bbolt-dev
       golang-etcd-server-dev clang libclang-rt-14-dev python3 util-linux
-      procps coreutils)
+      procps coreutils openssl)
 demo=(etcd-server etcd-client python3 procps)
 
 case ${1:-test} in
