@@ -108,6 +108,33 @@ static struct em_gw *client(struct eps *e)
 
 static const uint8_t *B(const char *s) { return (const uint8_t *)s; }
 
+/* Sends stderr, and so the log, to a temporary file; fine in a test,
+ * which runs in a process of its own. */
+static FILE *capture_log(enum em_log_format format)
+{
+	FILE *f = tmpfile();
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_ge(dup2(fileno(f), STDERR_FILENO), 0);
+	em_log_setup(format, EM_LOG_DEBUG);
+	return f;
+}
+
+/* What was written to f so far. */
+static char *slurp(FILE *f)
+{
+	long n;
+	char *s;
+
+	fflush(f);
+	n = lseek(fileno(f), 0, SEEK_CUR);
+	ck_assert_int_ge(n, 0);
+	s = calloc(1, (size_t)n + 1);
+	ck_assert_ptr_nonnull(s);
+	ck_assert_int_eq(pread(fileno(f), s, (size_t)n, 0), n);
+	return s;
+}
+
 /* --- cluster ---------------------------------------------------------- */
 
 START_TEST(t_member_list)
@@ -481,6 +508,8 @@ START_TEST(t_failover)
 	struct em_gw *gw;
 	struct em_member_list ml;
 	struct em_error err;
+	FILE *log = capture_log(EM_LOG_JSON);
+	char *text;
 	double t0;
 
 	split(env("GW_ENDPOINTS"), &e);
@@ -491,7 +520,17 @@ START_TEST(t_failover)
 	ASSERT_OK(em_gw_member_list(gw, NULL, &ml, &err), err);
 	ck_assert_uint_eq(ml.n, 3);
 	em_member_list_free(&ml);
+	text = slurp(log);
+	ck_assert_msg(strstr(text, "\"msg\":\"gateway: trying the next "
+	                     "endpoint\"") != NULL, "%s", text);
+	ck_assert_ptr_nonnull(strstr(text, eps[0]));
+	free(text);
+	/* The endpoint that answered is asked first next time. */
 	put_str(gw, "/gw/failover", "x");
+	text = slurp(log);
+	ck_assert_ptr_null(strstr(strstr(text, "\n") + 1, "trying the next"));
+	free(text);
+	fclose(log);
 	/* An endpoint asked by name gets no failover. */
 	ASSERT_KIND(em_gw_member_list(gw, eps[0], &ml, &err), err,
 	            EM_GW_TRANSPORT);
@@ -973,22 +1012,6 @@ START_TEST(t_auth_permission)
 }
 END_TEST
 
-/* Reads the file f was writing to. */
-static char *slurp(FILE *f)
-{
-	long n;
-	char *s;
-
-	fflush(f);
-	n = ftell(f);
-	ck_assert_int_ge(n, 0);
-	s = calloc(1, (size_t)n + 1);
-	ck_assert_ptr_nonnull(s);
-	rewind(f);
-	ck_assert_uint_eq(fread(s, 1, (size_t)n, f), (size_t)n);
-	return s;
-}
-
 START_TEST(t_auth_token_renewal)
 {
 	const char *password = env("GW_PASSWORD");
@@ -997,14 +1020,10 @@ START_TEST(t_auth_token_renewal)
 	struct em_range_req q = { .key = B("/gw/renew"), .key_len = 9 };
 	struct em_range r;
 	struct em_error err;
-	FILE *log = tmpfile();
+	/* The debug log shows the renewal, and no secret may be in it. */
+	FILE *log = capture_log(EM_LOG_TEXT);
 	char *text;
 
-	/* The debug log goes to a file (this test runs in its own process)
-	 * to see the renewal and that no secret is in it. */
-	ck_assert_ptr_nonnull(log);
-	ck_assert_int_ge(dup2(fileno(log), STDERR_FILENO), 0);
-	em_log_setup(EM_LOG_TEXT, EM_LOG_DEBUG);
 	put_str(gw, "/gw/renew", "1");
 	/* Simple tokens die after --auth-token-ttl without use. */
 	usleep((useconds_t)(ttl * 1000000 + 1500000));
