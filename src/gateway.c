@@ -699,7 +699,8 @@ static enum em_status authenticate(struct em_gw *gw, const char *endpoint,
 
 	if (req == NULL)
 		return gw_nomem(&authenticate_call, err);
-	snprintf(url, sizeof(url), "%s%s", endpoint, authenticate_call.path);
+	snprintf(url, sizeof(url), "%.*s%s", (int)url_base_len(endpoint),
+	         endpoint, authenticate_call.path);
 	a.body = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
 	rc = a.body != NULL ? attempt(gw, &a, &resp, err)
 	                    : gw_nomem(&authenticate_call, err);

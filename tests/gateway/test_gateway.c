@@ -549,6 +549,29 @@ START_TEST(t_failover)
 }
 END_TEST
 
+START_TEST(t_credentials_without_auth)
+{
+	struct eps e;
+	struct em_gw_config cfg = { .username = "root", .password = "x" };
+	struct em_gw *gw;
+	char slash[EM_GW_URL_MAX + 1];
+	struct em_gw_status st;
+	struct em_error err;
+
+	/* Credentials set up before auth is turned on do no harm. */
+	split(env("GW_ENDPOINTS"), &e);
+	cfg.endpoints = e.v;
+	cfg.n_endpoints = e.n;
+	gw = client_cfg(&cfg);
+	put_str(gw, "/gw/cred", "x");
+	put_str(gw, "/gw/cred", "y");
+	/* A trailing slash on an endpoint is harmless too. */
+	snprintf(slash, sizeof(slash), "%s/", e.v[1]);
+	ASSERT_OK(em_gw_status(gw, slash, &st, &err), err);
+	em_gw_free(gw);
+}
+END_TEST
+
 START_TEST(t_bad_arguments)
 {
 	const char *bad[] = { "127.0.0.1:2379" };
@@ -1055,6 +1078,7 @@ static void cluster_phase(TCase *tc)
 	tcase_add_test(tc, t_lease_lock);
 	tcase_add_test(tc, t_lease_expires);
 	tcase_add_test(tc, t_failover);
+	tcase_add_test(tc, t_credentials_without_auth);
 	tcase_add_test(tc, t_bad_arguments);
 	tcase_add_test(tc, t_member_errors);
 	/* Last: it leaves a learner for the next phase. */
