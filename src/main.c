@@ -16,6 +16,11 @@ static const struct command commands[] = {
 	{ "validate", em_cmd_validate,
 	  "judge an etcd data dir: healthy, empty, corrupt, in-use, "
 	  "unreadable" },
+	{ "heal", em_cmd_heal,
+	  "replace this member if its data is corrupt; print its etcd "
+	  "config" },
+	{ "members", em_cmd_members,
+	  "the member list: health, leader, learner progress" },
 };
 
 static void usage(FILE *out)

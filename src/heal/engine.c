@@ -155,12 +155,44 @@ static enum em_status remove_old(struct run *r)
 	return st;
 }
 
-static enum em_status step_remove(struct run *r)
+/* Forward: rule 2 and the one-learner rule, checked under the lock. */
+static bool safe_to_remove(struct run *r, char *why, size_t n);
+
+/* Is the old member still listed?  (A crash may have come after its
+ * removal but before the journal said so.) */
+static enum em_status still_listed(struct run *r, bool *listed)
 {
-	char idb[20];
+	struct em_member_list ml;
 	enum em_status st;
 
+	st = em_gw_member_list(r->gw, NULL, &ml, r->err);
+	if (st != EM_OK)
+		return st;
+	*listed = cluster_find(&ml, r->j.old_id, NULL) != NULL;
+	em_member_list_free(&ml);
+	return EM_OK;
+}
+
+/*
+ * Removes the old member, under the lock, after checking the quorum rule
+ * again; then gives the lock up.  The lock does not span the wait for the
+ * learner to be accepted: with two members down, etcd refuses any add
+ * until the other one's own removal, which needs the lock.
+ */
+static enum em_status step_remove(struct run *r)
+{
+	char idb[20], why[512];
+	enum em_status st;
+	bool listed = false;
+
 	if (r->j.old_id != 0) {
+		st = still_listed(r, &listed);
+		if (st != EM_OK)
+			return st;
+	}
+	if (listed) {
+		if (!safe_to_remove(r, why, sizeof(why)))
+			return em_error_set(r->err, EM_EBUSY, "%s", why);
 		st = save(r, r->j.step, EM_STEP_REMOVED);
 		if (st != EM_OK)
 			return st;
@@ -172,7 +204,9 @@ static enum em_status step_remove(struct run *r)
 	}
 	st = save(r, EM_STEP_REMOVED, EM_STEP_NONE);
 	em_heal_failpoint("after-remove");
-	return st;
+	if (st == EM_OK)
+		st = lock_release(r->cfg, r->gw, &r->j, r->err);
+	return st == EM_OK ? save(r, EM_STEP_REMOVED, EM_STEP_NONE) : st;
 }
 
 static enum em_status step_quarantine(struct run *r)
@@ -231,6 +265,18 @@ static enum em_status add_learner(struct run *r)
 		return st;
 	st = em_gw_member_add(r->gw, (const char *const *)urls->v, urls->n,
 	                      true, &added, r->err);
+	if (st != EM_OK && r->err->code == EM_GW_MEMBER_NOT_FOUND) {
+		/*
+		 * etcd derives a new member's ID from its peer URLs and the
+		 * current second; within the second of an earlier add of the
+		 * same URLs it gets that member's ID, which is on the removed
+		 * list ("member not found").  The next second gives another.
+		 */
+		const struct timespec second = { 1, 100 * 1000000L };
+		nanosleep(&second, NULL);
+		st = em_gw_member_add(r->gw, (const char *const *)urls->v,
+		                      urls->n, true, &added, r->err);
+	}
 	if (st == EM_OK) {
 		r->j.new_id = added.id;
 		return EM_OK;
@@ -246,16 +292,40 @@ static enum em_status add_learner(struct run *r)
 	return st;
 }
 
+/*
+ * Adds this member back as a learner, holding the lock from then on until
+ * it is promoted (one learner at a time).  While etcd refuses the add
+ * ("unhealthy cluster" while another dead voter is still listed, "too many
+ * learners"), the lock is given up between tries, so that the member that
+ * blocks us can take it for its own removal.
+ */
 static enum em_status step_add(struct run *r)
 {
-	char idb[20];
+	uint64_t deadline = now_ms() + r->cfg->heal.retry_timeout_s * 1000ull;
+	unsigned backoff = 0;
+	char idb[20], why[512];
 	enum em_status st;
+	bool got;
 
-	st = lock_refresh(r->cfg, r->gw, &r->j, r->err);
-	if (st == EM_OK)
-		st = save(r, r->j.step, EM_STEP_ADDED);
-	if (st == EM_OK)
-		st = retrying(r, add_learner);
+	for (;;) {
+		st = lock_acquire(r->cfg, r->gw, &r->j, &got, why, sizeof(why),
+		                  r->err);
+		if (st == EM_OK && !got)
+			return em_error_set(r->err, EM_EBUSY, "%s", why);
+		if (st == EM_OK)
+			st = save(r, r->j.step, EM_STEP_ADDED);
+		if (st == EM_OK)
+			st = add_learner(r);
+		if (st == EM_OK || !em_gw_retryable(r->err->code) ||
+		    now_ms() >= deadline)
+			break;
+		em_log(EM_LOG_INFO, "etcd refuses the learner for now; letting "
+		       "others go first", "error", r->err->msg, NULL);
+		if (lock_release(r->cfg, r->gw, &r->j, r->err) != EM_OK)
+			em_log(EM_LOG_WARN, "cannot release the heal lock",
+			       "error", r->err->msg, NULL);
+		backoff_sleep(&backoff, 1000);
+	}
 	if (st != EM_OK)
 		return st;
 	em_log(EM_LOG_INFO, "added back as a learner", "member",
@@ -461,6 +531,13 @@ static enum em_status replace_from(struct run *r)
 		st = step_add(r);
 	if (st == EM_OK)
 		return step_handover(r);
+	if (r->j.lease != 0) {
+		/* Others may go first meanwhile; the journal resumes ours. */
+		struct em_error keep = *r->err;
+		lock_release(r->cfg, r->gw, &r->j, r->err);
+		journal_save(r->cfg->heal.journal, &r->j, r->err);
+		*r->err = keep;
+	}
 	return outcome(r, EM_HEAL_FAILED, "%s (the journal %s resumes at "
 	               "step %s)", r->err->msg, r->cfg->heal.journal,
 	               em_heal_step_name(r->j.doing ? r->j.doing :
@@ -474,7 +551,7 @@ static bool safe_to_remove(struct run *r, char *why, size_t n)
 	bool ok;
 
 	if (cluster_view(r->cfg, r->gw, &cv, r->err) != EM_OK) {
-		snprintf(why, n, "cannot read the member list: %s", r->err->msg);
+		snprintf(why, n, "cannot read the member list: %.400s", r->err->msg);
 		return false;
 	}
 	ok = r->j.old_id == 0 || cluster_quorum_without_self(&cv);
@@ -505,6 +582,13 @@ static enum em_status replace(struct run *r, const struct cluster_view *cv,
 	enum em_status st;
 	bool got;
 
+	/* Refuse at once what the lock could not make safe: the view the
+	 * decision was made on already fails the quorum rule. */
+	if (cv->self != NULL && !cv->self->is_learner &&
+	    !cluster_quorum_without_self((struct cluster_view *)cv))
+		return outcome(r, EM_HEAL_REFUSED, "%s; nothing was changed: "
+		               "bring the other members back (or restore a "
+		               "quorum), then run heal again", cv->why);
 	snprintf(r->j.member, sizeof(r->j.member), "%s", r->cfg->etcd.name);
 	if (r->cfg->etcd.initial_advertise_peer_urls.n > 0)
 		snprintf(r->j.peer_url, sizeof(r->j.peer_url), "%s",
@@ -726,11 +810,13 @@ static enum em_status resume(struct run *r)
 			return while_running(r, true);
 		return handed_over_again(r);
 	}
-	st = lock_acquire(r->cfg, r->gw, &r->j, &got, why, sizeof(why),
-	                  r->err);
-	if (st != EM_OK || !got)
-		return outcome(r, EM_HEAL_FAILED, "%s", st != EM_OK ?
-		               r->err->msg : why);
+	if (r->j.step < EM_STEP_REMOVED) {
+		st = lock_acquire(r->cfg, r->gw, &r->j, &got, why, sizeof(why),
+		                  r->err);
+		if (st != EM_OK || !got)
+			return outcome(r, EM_HEAL_FAILED, "%s", st != EM_OK ?
+			               r->err->msg : why);
+	}
 	return replace_from(r);
 }
 

@@ -32,7 +32,7 @@ struct journal {
 	uint64_t old_id;              /* the member being replaced (0: none) */
 	uint64_t new_id;              /* the learner added (0: not yet) */
 	int64_t lease;                /* the lock's lease (0: none) */
-	char token[96];               /* the lock's value: who holds it */
+	char token[160];              /* the lock's value: who holds it */
 	char quarantine[4096];        /* where the data dir was moved */
 	int64_t started;              /* unix seconds */
 	int64_t updated;

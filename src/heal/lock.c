@@ -109,6 +109,7 @@ enum em_status lock_acquire(const struct em_config *cfg, struct em_gw *gw,
 		int64_t lease = 0;
 		bool held;
 
+		holder[0] = '\0';
 		st = lock_read(cfg, gw, &held, holder, sizeof(holder), &lease,
 		               err);
 		if (st == EM_OK && held && strcmp(holder, j->token) == 0) {
@@ -135,9 +136,13 @@ enum em_status lock_acquire(const struct em_config *cfg, struct em_gw *gw,
 			break;
 		backoff_sleep(&backoff, 5000);
 	}
-	snprintf(why, whylen, "the heal lock %s is held by \"%s\": another "
-	         "member is being replaced; this one waits its turn",
-	         cfg->heal.lock_key, holder);
+	if (holder[0] != '\0')
+		snprintf(why, whylen, "the heal lock %s is held by \"%s\": "
+		         "another member is being replaced; this one waits "
+		         "its turn", cfg->heal.lock_key, holder);
+	else
+		snprintf(why, whylen, "cannot take the heal lock %s: %.300s",
+		         cfg->heal.lock_key, err->msg);
 	return EM_OK;
 }
 

@@ -47,6 +47,13 @@ static enum em_status fsync_dir(const char *dir, struct em_error *err)
 	return EM_OK;
 }
 
+static bool exists(const char *p)
+{
+	struct stat sb;
+
+	return lstat(p, &sb) == 0;
+}
+
 void quarantine_plan(const struct em_config *cfg, struct journal *j)
 {
 	char *out = j->quarantine;
@@ -59,6 +66,12 @@ void quarantine_plan(const struct em_config *cfg, struct journal *j)
 	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
 	snprintf(out, n, "%s/%s%s%s", cfg->heal.quarantine_dir,
 	         base_of(cfg->etcd.data_dir, b, sizeof(b)), SUFFIX, stamp);
+	/* A second replacement within the same second must not take an
+	 * existing quarantine for its own. */
+	for (unsigned i = 1; exists(out) && i < 1000; i++)
+		snprintf(out, n, "%s/%s%s%s.%u", cfg->heal.quarantine_dir,
+		         base_of(cfg->etcd.data_dir, b, sizeof(b)), SUFFIX,
+		         stamp, i);
 }
 
 static int remove_entry(const char *path, const struct stat *sb, int flag,
@@ -109,13 +122,6 @@ static void prune(const struct em_config *cfg)
 	}
 }
 
-static bool exists(const char *p)
-{
-	struct stat sb;
-
-	return lstat(p, &sb) == 0;
-}
-
 enum em_status quarantine_data_dir(const struct em_config *cfg,
                                    struct journal *j, struct em_error *err)
 {
@@ -126,7 +132,17 @@ enum em_status quarantine_data_dir(const struct em_config *cfg,
 	if (j->quarantine[0] == '\0')
 		return em_error_set(err, EM_EUSAGE, "quarantine of %s not "
 		                    "planned in the journal", dd);
-	if (!exists(j->quarantine)) {
+	if (exists(j->quarantine)) {
+		/* Moved already, by us before a crash: then the data dir is
+		 * gone or the empty one we made.  Anything else means the
+		 * name was not ours: never guess. */
+		char member[PATH_MAX + 8];
+		snprintf(member, sizeof(member), "%s/member", dd);
+		if (exists(member))
+			return em_error_set(err, EM_EUSAGE, "%s exists, but %s "
+			                    "still holds member data: not "
+			                    "moving it", j->quarantine, dd);
+	} else {
 		if (rename(dd, j->quarantine) != 0) {
 			if (errno == EXDEV)
 				return em_error_set(err, EM_EUSAGE, "cannot move "
