@@ -705,6 +705,10 @@ static enum em_status decide(struct run *r, enum em_verdict v,
 		if ((st = render_existing(r, &cv.list)) == EM_OK)
 			outcome(r, EM_HEAL_START, "joining as the member the "
 			        "cluster expects");
+	} else if (!r->cfg->heal.enabled) {
+		outcome(r, EM_HEAL_REFUSED, "the data dir is %s and needs a "
+		        "replacement, but heal.enabled is false: judging and "
+		        "reporting only", em_verdict_name(v));
 	} else if (cv.self != NULL && cv.voters == 1 && !cv.self->is_learner) {
 		outcome(r, EM_HEAL_REFUSED, "the data dir is %s and this is the "
 		        "only voting member: there is no peer to heal from; "

@@ -15,6 +15,7 @@ Scenarios (each makes its own cluster and stops it):
   quorum       2 of 3 down: refuses, changes nothing in the cluster or on
                disk, says why
   minority     5 members, the healing one reaches only one other: refuses
+  disabled     heal.enabled false: judges, refuses, changes nothing
   stuck        a learner whose etcd never starts: `heal --promote` retries
                until its timeout, reports progress, fails clearly
   foreign      endpoints of another cluster: refuses
@@ -287,6 +288,19 @@ def sc_quorum():
         c.close()
 
 
+def sc_disabled():
+    c = new_cluster("disabled", 3)
+    try:
+        c.put_many(1)
+        m = c.members[2]
+        m.stop()
+        c.damage_db(m)
+        m.write_medic_config([x.client_url for x in c.members], enabled="false")
+        refused_without_change(c, m, "heal.enabled false")
+    finally:
+        c.close()
+
+
 def sc_minority():
     c = new_cluster("minority", 5)
     try:
@@ -354,7 +368,7 @@ def sc_foreign():
 
 SCENARIOS = {
     "basic": sc_basic, "failpoints": sc_failpoints, "concurrent": sc_concurrent,
-    "quorum": sc_quorum, "minority": sc_minority, "stuck": sc_stuck,
+    "quorum": sc_quorum, "minority": sc_minority, "disabled": sc_disabled, "stuck": sc_stuck,
     "foreign": sc_foreign, "tls": sc_tls, "auth": sc_auth,
 }
 QUICK = ["basic", "failpoints", "quorum"]
