@@ -156,6 +156,32 @@ def replace(c, m, alone=True):
 
 # --- scenarios ---------------------------------------------------------------
 
+def check_members(c, stopped=None):
+    """`etcd-medic members` agrees with the cluster: every member, one
+    leader, the stopped one down; text mode names every member too."""
+    import json
+    import subprocess
+    args = [ARGS.medic, "members", "--endpoints", ",".join(m.client_url for m in c.members)]
+    if c.tls:
+        args += ["--cacert", c.pki["ca.crt"], "--cert", c.pki["client.crt"],
+                 "--key", c.pki["client.key"]]
+    if c.auth:
+        args += ["--user", "root", "--password-file", os.path.join(c.members[0].dir, "password")]
+    p = subprocess.run(args + ["--json"], capture_output=True, text=True, timeout=60)
+    check(p.returncode == 0, "members --json: exit %s %s" % (p.returncode, p.stderr))
+    doc = json.loads(p.stdout)
+    ms = {m["name"]: m for m in doc["members"]}
+    check(set(ms) == {m.name for m in c.members}, "members lists %s" % sorted(ms))
+    check(sum(1 for m in ms.values() if m.get("leader")) == 1, "not one leader: %s" % doc)
+    for m in c.members:
+        up = m is not stopped
+        check(ms[m.name]["healthy"] == up, "%s healthy=%s, wanted %s" % (
+            m.name, ms[m.name]["healthy"], up))
+    p = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    check(p.returncode == 0 and all(m.name in p.stdout for m in c.members),
+          "members (text): %s %s" % (p.stdout, p.stderr))
+
+
 def sc_basic(**kw):
     c = new_cluster("basic" + kw.pop("suffix", ""), 3, **kw)
     try:
@@ -163,6 +189,7 @@ def sc_basic(**kw):
         m = c.members[2]
         m.stop()
         c.damage_db(m)
+        check_members(c, stopped=m)
         watch = Watch(c)
         old = [x["ID"] for x in c.member_list() if x.get("name") == m.name]
         replace(c, m)
@@ -170,6 +197,7 @@ def sc_basic(**kw):
         check(old and new and old != new, "member ID unchanged: %s -> %s" % (old, new))
         watch.end()
         same_data(c, c.members)
+        check_members(c)
     finally:
         c.close()
 
