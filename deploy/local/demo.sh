@@ -61,26 +61,7 @@ validate "$work/data" --mode=full
 
 say "3a. a copy with one bbolt page header overwritten (a misdirected write)"
 cp -a "$work/data" "$work/bad-db"
-python3 - "$work/bad-db/member/snap/db" <<'PY'
-import struct, sys
-# From the newest meta page to the root bucket's leaf, to the "key" bucket
-# (etcd's key space), whose root page gets another page's id.
-path = sys.argv[1]
-with open(path, 'r+b') as f:
-    data = f.read()
-    ps = struct.unpack_from('<I', data, 24)[0]
-    m = max((0, 1), key=lambda i: struct.unpack_from('<Q', data, i * ps + 64)[0])
-    root = struct.unpack_from('<Q', data, m * ps + 32)[0]
-    count = struct.unpack_from('<H', data, root * ps + 10)[0]
-    for i in range(count):
-        e = root * ps + 16 + 16 * i
-        flags, pos, ksize, vsize = struct.unpack_from('<IIII', data, e)
-        if data[e + pos:e + pos + ksize] == b'key':
-            target = struct.unpack_from('<Q', data, e + pos + ksize)[0]
-    f.seek(target * ps)
-    f.write(struct.pack('<Q', target + 7))
-    print(f"page {target} (root of bucket 'key'): header id set to {target + 7}")
-PY
+python3 tests/lib/breakdb.py "$work/bad-db/member/snap/db"
 validate "$work/bad-db" --json
 
 say "3b. a copy with one bit flipped inside a WAL record"

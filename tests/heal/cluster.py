@@ -17,9 +17,13 @@ import socket
 import ssl
 import struct
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from breakdb import break_key_root  # noqa: E402
 
 ETCD = os.environ.get("ETCD_BIN", "/usr/bin/etcd")
 
@@ -311,24 +315,8 @@ class Cluster:
             key = base64.b64decode(kvs[-1]["key"]) + b"\0"
 
     def damage_db(self, m):
-        """Gives the root page of the key bucket another page's id: a
-        misdirected write that etcd's bbolt would crash on."""
-        path = os.path.join(m.data_dir, "member", "snap", "db")
-        with open(path, "r+b") as f:
-            data = f.read()
-            ps = struct.unpack_from("<I", data, 24)[0]
-            meta = max((0, 1), key=lambda i: struct.unpack_from("<Q", data, i * ps + 64)[0])
-            root = struct.unpack_from("<Q", data, meta * ps + 32)[0]
-            count = struct.unpack_from("<H", data, root * ps + 10)[0]
-            for i in range(count):
-                e = root * ps + 16 + 16 * i
-                _, pos, ksize, _ = struct.unpack_from("<IIII", data, e)
-                if data[e + pos:e + pos + ksize] == b"key":
-                    target = struct.unpack_from("<Q", data, e + pos + ksize)[0]
-                    f.seek(target * ps)
-                    f.write(struct.pack("<Q", target + 7))
-                    return target
-        raise RuntimeError("no key bucket in %s" % path)
+        """A misdirected write on the root page of the key bucket."""
+        return break_key_root(os.path.join(m.data_dir, "member", "snap", "db"))
 
     def close(self):
         for m in self.members:
