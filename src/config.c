@@ -1139,6 +1139,27 @@ static const struct key heal_keys[] = {
 };
 static const struct table heal_table = TABLE(heal_keys, false, NULL);
 
+static enum em_status check_server(const struct walk *w, const yaml_node_t *map,
+                                   void *base);
+
+static const struct key server_keys[] = {
+	KEY("token-file", K_STR, struct em_server_config, token_file),
+	KEY("cert-file", K_STR, struct em_server_config, cert_file),
+	KEY("key-file", K_STR, struct em_server_config, key_file),
+};
+static const struct table server_table = TABLE(server_keys, false,
+                                                check_server);
+
+static const struct key watch_keys[] = {
+	KEY("interval", K_DUR_S, struct em_watch_config, interval_s),
+	KEY("hash-check", K_BOOL, struct em_watch_config, hash_check),
+	KEY("hash-check-interval", K_DUR_S, struct em_watch_config,
+	    hash_check_interval_s),
+	{ .name = "hash-max-keys", .kind = K_UINT, .min = 1,
+	  .off = offsetof(struct em_watch_config, hash_max_keys) },
+};
+static const struct table watch_table = TABLE(watch_keys, false, NULL);
+
 static const struct key sidecar_keys[] = {
 	{ .name = "etcd-config", .kind = K_STR, .required = true,
 	  .off = offsetof(struct em_config, etcd_config_path) },
@@ -1151,6 +1172,10 @@ static const struct key sidecar_keys[] = {
 	{ .name = "auth", .kind = K_MAP, .sub = &auth_table, .off = 0 },
 	{ .name = "heal", .kind = K_MAP, .sub = &heal_table,
 	  .off = offsetof(struct em_config, heal) },
+	{ .name = "server", .kind = K_MAP, .sub = &server_table,
+	  .off = offsetof(struct em_config, server) },
+	{ .name = "watch", .kind = K_MAP, .sub = &watch_table,
+	  .off = offsetof(struct em_config, watch) },
 };
 static const struct table sidecar_table = TABLE(sidecar_keys, false, NULL);
 
@@ -1188,6 +1213,18 @@ static enum em_status check_tls(const struct walk *w, const yaml_node_t *map,
 	return at_error(w->err, EM_EUSAGE, w->path, node_line(map),
 	                "tls.cert-file and tls.key-file go together: give "
 	                "both or neither");
+}
+
+static enum em_status check_server(const struct walk *w, const yaml_node_t *map,
+                                   void *base)
+{
+	const struct em_server_config *sv = base;
+
+	if ((sv->cert_file == NULL) == (sv->key_file == NULL))
+		return EM_OK;
+	return at_error(w->err, EM_EUSAGE, w->path, node_line(map),
+	                "server.cert-file and server.key-file go together: "
+	                "give both or neither");
 }
 
 static enum em_status check_auth(const struct walk *w, const yaml_node_t *map,
@@ -1352,6 +1389,9 @@ static void config_defaults(struct em_config *cfg)
 	cfg->heal.call_timeout_ms = 5000;
 	cfg->heal.retry_timeout_s = 120;
 	cfg->heal.promote_timeout_s = 900;
+	cfg->watch.interval_s = 10;
+	cfg->watch.hash_check_interval_s = 3600;
+	cfg->watch.hash_max_keys = 1000000;
 }
 
 /* etcd-config is relative to the sidecar file's directory, so that the two
@@ -1473,6 +1513,9 @@ void em_config_free(struct em_config *cfg)
 	free(cfg->heal.quarantine_dir);
 	free(cfg->heal.journal);
 	free(cfg->heal.lock_key);
+	free(cfg->server.token_file);
+	free(cfg->server.cert_file);
+	free(cfg->server.key_file);
 	memset(cfg, 0, sizeof(*cfg));
 }
 

@@ -19,6 +19,8 @@
  *   auth: {username, password-file}
  *   heal: {enabled, quarantine-keep, quarantine-dir, journal, lock-key,
  *          lock-ttl, call-timeout, retry-timeout, promote-timeout}
+ *   server: {token-file, cert-file, key-file}
+ *   watch: {interval, hash-check, hash-check-interval, hash-max-keys}
  *
  * etcd's file is kept as a parsed document as well as in typed fields, so
  * that the config etcd must start with can be rendered from it with only
@@ -83,6 +85,21 @@ struct em_heal_config {
 	unsigned promote_timeout_s;    /* default 900 */
 };
 
+/* The sidecar's own HTTP server (serve). */
+struct em_server_config {
+	char *token_file;              /* bearer token required, if set */
+	char *cert_file;               /* TLS, if set (with key_file) */
+	char *key_file;
+};
+
+/* What serve watches while etcd runs (watch.h). */
+struct em_watch_config {
+	unsigned interval_s;           /* default 10 */
+	bool hash_check;               /* default false */
+	unsigned hash_check_interval_s;  /* default 3600 */
+	unsigned hash_max_keys;        /* default 1000000 */
+};
+
 struct em_config {
 	char *path;
 	char *etcd_config_path;
@@ -95,6 +112,8 @@ struct em_config {
 	char *username;                /* NULL: no authentication */
 	char *password;                /* read from auth.password-file */
 	struct em_heal_config heal;
+	struct em_server_config server;
+	struct em_watch_config watch;
 };
 
 /*

@@ -471,7 +471,7 @@ START_TEST(unknown_keys)
 
 		snprintf(want, sizeof(want), "unknown key 'helth' at %s:4; "
 		         "known keys: etcd-config, endpoints, listen, log, tls, "
-		         "auth, heal", f.path);
+		         "auth, heal, server, watch", f.path);
 		ck_assert_str_eq(f.err.msg, want);
 	}
 	fx_done(&f);
