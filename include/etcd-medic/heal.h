@@ -85,6 +85,18 @@ enum em_status em_heal_run(const struct em_config *cfg, struct em_gw *gw,
                            struct em_heal_result *res, struct em_error *err);
 
 /*
+ * The same with the data dir judged in `mode`: sanity for a start after a
+ * clean stop (a wrong "healthy" there makes etcd fail, and the launcher's
+ * next start asks for a full check), full otherwise.  A replacement is
+ * never started on a sanity verdict alone: corrupt or empty is confirmed
+ * by a full check first.
+ */
+enum em_status em_heal_run_mode(const struct em_config *cfg, struct em_gw *gw,
+                                enum em_check_mode mode,
+                                struct em_heal_result *res,
+                                struct em_error *err);
+
+/*
  * The promotion phase alone: waits (up to heal.promote-timeout) for this
  * member, a learner, to catch up, promotes it and closes its replacement,
  * whether or not its etcd runs yet; reports progress in the log and in

@@ -27,6 +27,7 @@
 /* Everything one run works with. */
 struct run {
 	const struct em_config *cfg;
+	enum em_check_mode mode;      /* how the data dir is judged first */
 	struct em_gw *gw;
 	struct em_heal_result *res;
 	struct journal j;
@@ -729,8 +730,17 @@ static enum em_status fresh(struct run *r)
 	uint64_t wal_cluster;
 
 	st = em_datadir_check(r->cfg->etcd.data_dir, r->cfg->etcd.wal_dir,
-	                      EM_CHECK_FULL, &dd, r->err);
+	                      r->mode, &dd, r->err);
 	v = dd.report.verdict;
+	if (st == EM_OK && r->mode == EM_CHECK_SANITY &&
+	    (v == EM_VERDICT_CORRUPT || v == EM_VERDICT_EMPTY)) {
+		/* Never act on the quick look: confirm it. */
+		em_datadir_result_free(&dd);
+		st = em_datadir_check(r->cfg->etcd.data_dir,
+		                      r->cfg->etcd.wal_dir, EM_CHECK_FULL, &dd,
+		                      r->err);
+		v = dd.report.verdict;
+	}
 	wal_cluster = dd.wal.have_metadata ? dd.wal.cluster_id : 0;
 	if (st == EM_OK && v == EM_VERDICT_CORRUPT && dd.report.n_evidence)
 		em_log(EM_LOG_WARN, "data dir is corrupt", "file",
@@ -830,6 +840,7 @@ static enum em_status run_init(struct run *r, const struct em_config *cfg,
 {
 	memset(res, 0, sizeof(*res));
 	memset(r, 0, sizeof(*r));
+	r->mode = EM_CHECK_FULL;
 	r->cfg = cfg;
 	r->gw = gw;
 	r->res = res;
@@ -841,11 +852,20 @@ static enum em_status run_init(struct run *r, const struct em_config *cfg,
 enum em_status em_heal_run(const struct em_config *cfg, struct em_gw *gw,
                            struct em_heal_result *res, struct em_error *err)
 {
+	return em_heal_run_mode(cfg, gw, EM_CHECK_FULL, res, err);
+}
+
+enum em_status em_heal_run_mode(const struct em_config *cfg, struct em_gw *gw,
+                                enum em_check_mode mode,
+                                struct em_heal_result *res,
+                                struct em_error *err)
+{
 	struct run r;
 	enum em_status st;
 	bool found;
 
 	st = run_init(&r, cfg, gw, res, err, &found);
+	r.mode = mode;
 	if (st != EM_OK)
 		return outcome(&r, EM_HEAL_REFUSED, "%s", err->msg);
 	st = found ? resume(&r) : fresh(&r);
