@@ -21,6 +21,9 @@ int em_cmd_heal(int argc, char **argv);
 /* etcd-medic members --endpoints URLS [--json] [TLS and auth options] */
 int em_cmd_members(int argc, char **argv);
 
+/* etcd-medic serve --config FILE [--log-format json|text] */
+int em_cmd_serve(int argc, char **argv);
+
 struct em_config;
 struct em_gw_config;
 

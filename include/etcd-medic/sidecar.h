@@ -38,9 +38,11 @@ struct em_sidecar;
 /* Starts the watch too.  cfg must outlive the sidecar. */
 enum em_status em_sidecar_new(const struct em_config *cfg,
                               struct em_sidecar **out, struct em_error *err);
-/* Stops the watch; a run in progress is left to the process's exit (the
- * heal journal resumes it next time). */
-void em_sidecar_free(struct em_sidecar *sc);
+/* Stops the watch and frees the sidecar; true when done.  A run still in
+ * progress is left to the process's exit (the heal journal resumes it next
+ * time): then nothing is freed, the config it reads included, and the
+ * answer is false. */
+bool em_sidecar_free(struct em_sidecar *sc);
 
 /* Starts a run in mode unless one runs already; false only when the
  * thread cannot be started. */
