@@ -91,7 +91,8 @@ class Member:
         with open(self.etcd_config, "w") as f:
             f.write("\n".join(lines) + "\n")
 
-    def write_medic_config(self, endpoints, **heal):
+    def write_medic_config(self, endpoints, extra=None, **heal):
+        """extra: more top-level lines (e.g. listen, watch) for serve."""
         c = self.cluster
         h = {"lock-ttl": "15s", "call-timeout": "3s", "retry-timeout": "60s",
              "promote-timeout": "120s", "quarantine-keep": 2}
@@ -103,7 +104,7 @@ class Member:
             "  format: text",
             "  level: debug",
             "heal:",
-        ] + ["  %s: %s" % (k, v) for k, v in h.items()]
+        ] + ["  %s: %s" % (k, v) for k, v in h.items()] + list(extra or [])
         if c.tls:
             lines += ["tls:", "  ca-file: %s" % c.pki["ca.crt"],
                       "  cert-file: %s" % c.pki["client.crt"],
@@ -139,6 +140,9 @@ class Member:
         self.stop(signal.SIGKILL)
 
     def running(self):
+        # external: etcd runs under a launcher the caller manages.
+        if getattr(self, "external", False):
+            return True
         return self.proc is not None and self.proc.poll() is None
 
     def heal(self, env=None, timeout=300):
