@@ -37,20 +37,6 @@ static void heal_usage(FILE *out)
 	"log; a journal next to the data dir resumes the next run), 2 usage\n");
 }
 
-/* The gateway settings the config gives; the strings stay cfg's. */
-void em_gw_config_from(const struct em_config *cfg, struct em_gw_config *gc)
-{
-	memset(gc, 0, sizeof(*gc));
-	gc->endpoints = (const char *const *)cfg->endpoints.v;
-	gc->n_endpoints = cfg->endpoints.n;
-	gc->ca_file = cfg->tls.ca_file;
-	gc->cert_file = cfg->tls.cert_file;
-	gc->key_file = cfg->tls.key_file;
-	gc->username = cfg->username;
-	gc->password = cfg->password;
-	gc->timeout_ms = (long)cfg->heal.call_timeout_ms;
-}
-
 static int parse(int argc, char **argv, const char **config, int *promote)
 {
 	static const struct option longopts[] = {

@@ -24,11 +24,4 @@ int em_cmd_members(int argc, char **argv);
 /* etcd-medic serve --config FILE [--log-format json|text] */
 int em_cmd_serve(int argc, char **argv);
 
-struct em_config;
-struct em_gw_config;
-
-/* The gateway settings a config gives (the strings stay the config's). */
-void em_gw_config_from(const struct em_config *cfg,
-                       struct em_gw_config *gc);
-
 #endif

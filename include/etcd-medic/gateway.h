@@ -95,6 +95,11 @@ struct em_gw_config {
  */
 
 struct em_gw;
+struct em_config;
+
+/* The settings etcd-medic's config gives (its endpoints, tls, auth and
+ * heal.call-timeout); the strings stay cfg's. */
+void em_gw_config_from(const struct em_config *cfg, struct em_gw_config *gc);
 
 /* Copies what it needs from cfg.  Free with em_gw_free. */
 enum em_status em_gw_new(const struct em_gw_config *cfg, struct em_gw **out,

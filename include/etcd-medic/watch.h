@@ -14,7 +14,11 @@
  *
  * Each finding is a log line and a metric; the last state is readable for
  * /readyz and the status JSON.  The watch never changes anything but a
- * learner's promotion.
+ * learner's promotion, and not that either when heal.enabled is false.
+ * A learner is offered for promotion when its applied index is within 90%
+ * of the leader's, else once a minute; each attempt waits at most 10 s
+ * (the watch has other work), and an error is logged once the learner has
+ * not caught up within heal.promote-timeout.
  */
 #ifndef ETCD_MEDIC_WATCH_H
 #define ETCD_MEDIC_WATCH_H
@@ -37,9 +41,15 @@ struct em_watch_state {
 	uint64_t raft_applied_index;
 	uint64_t leader_raft_index;  /* a learner's yardstick */
 	char alarms[128];          /* e.g. "NOSPACE on 8e9e05c52164694d" */
-	bool data_dir_gone;        /* inotify: member dir removed/replaced */
-	int hash_check;            /* 0 not run, 1 equal, -1 divergent */
-	char hash_detail[256];     /* how and against whom it compared */
+	bool data_dir_gone;        /* etcd answers, but its member dir is
+	                            * gone or is not the one etcd holds (its
+	                            * db is not locked): reported at once
+	                            * (inotify); cleared once etcd runs on its
+	                            * member dir again */
+	int hash_check;            /* the last check: 1 equal, -1 divergent,
+	                            * 0 not run or could not compare */
+	char hash_detail[512];     /* how and against whom it compared, or
+	                            * why the last check did not compare */
 	time_t last_run;           /* 0: never */
 	char last_error[256];
 };
@@ -47,12 +57,18 @@ struct em_watch_state {
 struct em_watch;
 
 /*
- * Starts the watch thread for the member cfg describes.  It makes its own
- * gateway client (one per thread: clients are not thread-safe).  Stop and
- * free it with em_watch_stop.
+ * Starts the watch thread for the member cfg describes (cfg must outlive
+ * the watch); its first round runs at once.  It makes its own gateway
+ * client (one per thread: clients are not thread-safe).  Stop and free it
+ * with em_watch_stop.
  */
 enum em_status em_watch_start(const struct em_config *cfg,
                               struct em_watch **out, struct em_error *err);
+
+/* Stops the thread and frees w (NULL: nothing).  Prompt: a waiting thread
+ * wakes at once; a request in flight ends within heal.call-timeout (one
+ * that fails over, within that times the endpoints plus one), a promotion
+ * attempt within 10 s more. */
 void em_watch_stop(struct em_watch *w);
 
 void em_watch_get(struct em_watch *w, struct em_watch_state *out);
