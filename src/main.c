@@ -21,6 +21,8 @@ static const struct command commands[] = {
 	  "config" },
 	{ "members", em_cmd_members,
 	  "the member list: health, leader, learner progress" },
+	{ "serve", em_cmd_serve,
+	  "the sidecar: HTTP API for the launcher, probes, metrics, watch" },
 };
 
 static void usage(FILE *out)

@@ -260,6 +260,18 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
 	return route(s, c, url, method);
 }
 
+/*
+ * No percent-decoding of the path or the arguments: none of ours needs it,
+ * and a decoded %00 would end the C string early, so that "/config%00"
+ * would look like "/config".  Left as it is, an escaped path is a 404.
+ */
+static size_t no_unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+	(void)cls;
+	(void)c;
+	return strlen(s);
+}
+
 /* ---- start and stop ----------------------------------------------------- */
 
 static char *read_small(const char *path, struct em_error *err)
@@ -375,7 +387,7 @@ enum em_status em_server_start(const struct em_config *cfg,
 	struct em_server *s;
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL;
 	socklen_t len;
-	bool loopback;
+	bool loopback = false;
 	enum em_status st;
 
 	*out = NULL;
@@ -400,6 +412,7 @@ enum em_status em_server_start(const struct em_config *cfg,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT_S,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)REQUEST_MEMORY,
+		MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
 		s->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END,
 		s->tls_cert, MHD_OPTION_HTTPS_MEM_KEY, s->tls_key,
 		MHD_OPTION_END);

@@ -70,11 +70,14 @@ def by_medic(c, m):
     with open(rendered, "w") as f:
         f.write(p.stdout)
     m.start(rendered)
+    c.wait_healthy([m])     # "run again once etcd runs"
     p = subprocess.run([c.medic, "heal", "--config", m.medic_config],
                        capture_output=True, text=True)
     if p.returncode != 0:
         raise RuntimeError("heal (promote): %s" % p.stderr[-2000:])
-    wait_voter(c, m.name)
+    with open(os.path.join(m.dir, "heal-promote.log"), "w") as f:
+        f.write(p.stderr)
+    wait_voter(c, m.name, timeout=60)
     return time.time() - t0
 
 

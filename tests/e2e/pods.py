@@ -13,6 +13,7 @@ Used by the end-to-end tests (tests/e2e/test_e2e.py) and the local demo
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -160,6 +161,7 @@ class Pods:
     def __init__(self, n, work, build, watch_interval="1s"):
         self.medic = find_binary(build, "etcd-medic")
         self.launch = find_binary(build, "etcd-medic-launch")
+        shutil.rmtree(work, ignore_errors=True)   # a dir of our own
         self.c = Cluster(n, work, self.medic)
         ports = free_ports(n)
         self.pods = []

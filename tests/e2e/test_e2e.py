@@ -158,9 +158,13 @@ def sc_heal():
             detail = breaker(pod.m)
             pod.release()
             log("  %s broken (%s), etcd killed; waiting for the heal" % (what, detail))
-            p.voters_ready(240)
+            deadline = time.time() + 240
+            while member_id(c, pod.name) in (old, None) and time.time() < deadline:
+                time.sleep(0.3)
             new = member_id(c, pod.name)
-            check(old != new, "%s: member ID unchanged (%s): not replaced" % (what, old))
+            check(new not in (old, None), "%s: member ID unchanged (%s): not replaced" % (
+                what, old))
+            p.voters_ready(240)
             st = pod.status()
             log("  %s: replaced and promoted in %.1f s (verdict %s, outcome %s)" % (
                 what, time.time() - t0, st.get("verdict"), st.get("outcome")))

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# run.sh BUILD_ROOT WORK_DIR - the end-to-end scenarios (test_e2e.py).
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+args=(--build "$1" --work "$2/work")
+[[ -n ${E2E_ONLY:-} ]] && args+=(--only "$E2E_ONLY")
+exec python3 "$here/test_e2e.py" "${args[@]}"
