@@ -753,7 +753,7 @@ static int initialize(struct launcher *L, const char *mode)
 	                   ? lx_now_ms() + L->wait_timeout_ms : 0;
 	unsigned down = 0, failed = 0, refused = 0;
 	bool in_progress_logged = false;
-	char path[64], err[LH_ERRLEN], ex[200];
+	char path[64], err[LH_ERRLEN], ex[200], why[600];
 	int sig = 0;
 
 	snprintf(path, sizeof(path), "/initialization/start?mode=%s", mode);
@@ -838,11 +838,11 @@ static int initialize(struct launcher *L, const char *mode)
 			in_progress_logged = false;
 			delay = backoff(++failed, FAILED_BACKOFF_MIN_MS,
 			                FAILED_BACKOFF_MAX_MS);
-			failure_reason(L, deadline, ex, sizeof(ex));
+			failure_reason(L, deadline, why, sizeof(why));
 			logmsg(L, L_WARN, "initialization failed (%u time%s: "
 			       "%s); starting it again in %.0fs", failed,
 			       failed == 1 ? "" : "s",
-			       ex[0] != '\0' ? ex : "the sidecar's log says why",
+			       why[0] != '\0' ? why : "the sidecar's log says why",
 			       (double)delay / 1e3);
 			goto wait;
 		case I_UNKNOWN:
