@@ -17,6 +17,8 @@ Scenarios:
   http       bad input: wrong methods, bodies, bad modes, path tricks,
              many concurrent requests; nothing breaks, nothing destructive
              starts
+  security   serve refuses to listen beyond loopback without a token or
+             TLS; with a token, everything but the probes requires it
 """
 
 import argparse
@@ -26,6 +28,7 @@ import json
 import os
 import shutil
 import struct
+import subprocess
 import sys
 import threading
 import time
@@ -290,7 +293,70 @@ def sc_http():
         p.close()
 
 
-SCENARIOS = {"wrapper": sc_wrapper, "http": sc_http, "heal": sc_heal}
+def serve_with(pod, extra):
+    """Rewrites the pod's sidecar config with extra lines; starts serve;
+    returns (process, its stderr once it exits or after a second)."""
+    with open(pod.m.medic_config) as f:
+        lines = [ln for ln in f.read().splitlines() if not ln.startswith("listen:")]
+    with open(pod.m.medic_config, "w") as f:
+        f.write("\n".join(lines + extra) + "\n")
+    proc = subprocess.Popen([ARGS_MEDIC(), "serve", "--config", pod.m.medic_config],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _, err = proc.communicate(timeout=1.5)
+        return proc, err
+    except subprocess.TimeoutExpired:
+        return proc, ""
+
+
+def ARGS_MEDIC():
+    return os.path.join(ARGS.build, "src", "etcd-medic")
+
+
+def sc_security():
+    p = Pods(1, os.path.join(ARGS.work, "security"), ARGS.build)
+    pod = p.pods[0]
+    procs = []
+    try:
+        port = p.pods[0].sidecar_url.rsplit(":", 1)[1]
+        # anywhere but loopback, without a token or TLS: refused at start
+        proc, err = serve_with(pod, ["listen: 0.0.0.0:%s" % port])
+        procs.append(proc)
+        check(proc.returncode == 1 and "refusing to listen" in err,
+              "open listen without token: %s %s" % (proc.returncode, err[-300:]))
+        # with a token: probes open, the rest needs it
+        tok = os.path.join(pod.dir, "token")
+        with open(tok, "w") as f:
+            f.write("s3cret-token\n")
+        proc, err = serve_with(pod, ["listen: 0.0.0.0:%s" % port,
+                                     "server:", "  token-file: %s" % tok])
+        procs.append(proc)
+        check(proc.poll() is None, "serve with a token did not start: %s" % err[-300:])
+        code, _ = pod.http("/healthz")
+        check(code == 200, "healthz with a token configured: %s" % code)
+        code, _ = pod.http("/config")
+        check(code == 401, "/config without the token: %s" % code)
+        req = urllib.request.Request(pod.sidecar_url + "/initialization/status")
+        req.add_header("Authorization", "Bearer s3cret-token")
+        with urllib.request.urlopen(req, timeout=5) as r:
+            check(r.status == 200 and r.read() == b"New", "with the token: %s" % r.status)
+        req.add_header("Authorization", "Bearer s3cret-tokeN")
+        try:
+            urllib.request.urlopen(req, timeout=5)
+            check(False, "a wrong token was accepted")
+        except urllib.error.HTTPError as e:
+            check(e.code == 401, "wrong token: %s" % e.code)
+        log("  open listen refused without a token; token required except for probes")
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(10)
+        p.close()
+
+
+SCENARIOS = {"wrapper": sc_wrapper, "http": sc_http, "security": sc_security,
+             "heal": sc_heal}
 
 
 def main():
