@@ -47,8 +47,8 @@ const struct em_member *cluster_find(const struct em_member_list *ml,
 
 /* This member: by its peer URLs (stable across a replacement), else by
  * name (a member the cluster lists under another URL is still us). */
-static const struct em_member *find_self(const struct em_config *cfg,
-                                         const struct em_member_list *ml)
+const struct em_member *cluster_find_self(const struct em_config *cfg,
+                                          const struct em_member_list *ml)
 {
 	const struct em_member *m;
 
@@ -126,7 +126,7 @@ enum em_status cluster_view(const struct em_config *cfg, struct em_gw *gw,
 	if (s != EM_OK)
 		return s;
 	cv->cluster_id = cv->list.header.cluster_id;
-	cv->self = find_self(cfg, &cv->list);
+	cv->self = cluster_find_self(cfg, &cv->list);
 	if (cv->self != NULL)
 		cv->self_answers = member_status(gw, cv->self, &st) &&
 		                   st.header.member_id == cv->self->id;
@@ -184,7 +184,7 @@ static bool append_member(char **buf, size_t *len, size_t *cap,
 char *cluster_initial(const struct em_config *cfg,
                       const struct em_member_list *ml)
 {
-	const struct em_member *self = find_self(cfg, ml);
+	const struct em_member *self = cluster_find_self(cfg, ml);
 	char *buf = NULL;
 	size_t len = 0, cap = 0;
 

@@ -360,14 +360,28 @@ static enum em_status step_handover(struct run *r)
 
 /* The learner's applied index and the leader's raft index, as far as they
  * answer. */
+/*
+ * A learner that is still catching up does not answer client requests, so
+ * asking it must not hold up the promotion: its progress is read through a
+ * client with a short timeout of its own.
+ */
+#define PROGRESS_TIMEOUT_MS 400
+
 static void progress(struct run *r, const struct em_member_list *ml)
 {
 	const struct em_strv *own = &r->cfg->etcd.advertise_client_urls;
+	struct em_gw_config gc;
+	struct em_gw *quick = NULL;
 	struct em_gw_status st;
 	struct em_error e;
 
+	em_gw_config_from(r->cfg, &gc);
+	gc.timeout_ms = PROGRESS_TIMEOUT_MS;
+	gc.connect_timeout_ms = PROGRESS_TIMEOUT_MS;
+	if (em_gw_new(&gc, &quick, &e) != EM_OK)
+		return;
 	for (size_t i = 0; i < own->n; i++) {
-		if (em_gw_status(r->gw, own->v[i], &st, &e) == EM_OK) {
+		if (em_gw_status(quick, own->v[i], &st, &e) == EM_OK) {
 			r->res->learner_applied = st.raft_applied_index;
 			if (st.leader != 0) {
 				const struct em_member *l =
@@ -384,6 +398,7 @@ static void progress(struct run *r, const struct em_member_list *ml)
 			break;
 		}
 	}
+	em_gw_free(quick);
 }
 
 /* etcd promotes a learner whose log reaches 90% of the leader's; the
@@ -406,13 +421,13 @@ static void log_progress(uint64_t id, const struct em_heal_result *res)
 
 /*
  * Promotes once etcd says the learner is in sync.  Its progress is read
- * every 300 ms and promotion asked for when it looks ready (and every few
- * seconds regardless), until the promote timeout; the lock is kept alive
+ * every 200 ms and promotion asked for when it looks ready, and every
+ * 500 ms regardless, until the promote timeout; the lock is kept alive
  * meanwhile.
  */
 static enum em_status promote(struct run *r, uint64_t id, bool *done)
 {
-	const struct timespec tick = { 0, 300 * 1000000L };
+	const struct timespec tick = { 0, 200 * 1000000L };
 	uint64_t start = now_ms(), next_log = start, next_try = start;
 	uint64_t deadline = start + r->cfg->heal.promote_timeout_s * 1000ull;
 	uint64_t next_lock = start + 5000;
@@ -437,7 +452,11 @@ static enum em_status promote(struct run *r, uint64_t id, bool *done)
 			if (!em_gw_retryable(r->err->code) &&
 			    r->err->code != EM_GW_LEARNER_NOT_READY)
 				return st;
-			next_try = now_ms() + 3000;
+			/* A refused promotion costs etcd one check: asking
+			 * often keeps us close behind etcd's own readiness,
+			 * which counts the learner's log, not what it has
+			 * applied. */
+			next_try = now_ms() + 500;
 		}
 		if (now_ms() >= next_log) {
 			log_progress(id, r->res);
@@ -485,18 +504,22 @@ static enum em_status finish(struct run *r)
 /* etcd runs: a learner is promoted once in sync; a voter needs nothing. */
 static enum em_status while_running(struct run *r, bool journal)
 {
-	struct cluster_view cv;
+	struct em_member_list ml;
+	const struct em_member *self;
 	enum em_status st;
 	uint64_t id;
 	bool learner, done;
 	char idb[20];
 
-	st = cluster_view(r->cfg, r->gw, &cv, r->err);
+	/* The member list alone: a learner still catching up does not
+	 * answer its own status yet, and need not. */
+	st = em_gw_member_list(r->gw, NULL, &ml, r->err);
 	if (st != EM_OK)
 		return st;
-	learner = cv.self != NULL && cv.self->is_learner;
-	id = cv.self ? cv.self->id : 0;
-	cluster_view_free(&cv);
+	self = cluster_find_self(r->cfg, &ml);
+	learner = self != NULL && self->is_learner;
+	id = self ? self->id : 0;
+	em_member_list_free(&ml);
 	if (id == 0)
 		return outcome(r, EM_HEAL_REFUSED, "etcd runs, but the cluster "
 		               "does not list this member (%s)",

@@ -77,6 +77,10 @@ bool cluster_quorum_without_self(struct cluster_view *cv);
 const struct em_member *cluster_find(const struct em_member_list *ml,
                                      uint64_t id, const struct em_strv *urls);
 
+/* This member in ml: by its advertised peer URLs, else by name. */
+const struct em_member *cluster_find_self(const struct em_config *cfg,
+                                          const struct em_member_list *ml);
+
 /* initial-cluster for this start: every member (name=peerURLs), this one
  * under its configured name.  malloc'ed. */
 char *cluster_initial(const struct em_config *cfg,
