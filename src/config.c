@@ -13,6 +13,7 @@
  * line where the offending node starts), so that a person can go there.
  */
 #include "etcd-medic/config.h"
+#include "etcd-medic/schedule.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -1160,6 +1161,51 @@ static const struct key watch_keys[] = {
 };
 static const struct table watch_table = TABLE(watch_keys, false, NULL);
 
+static enum em_status check_s3(const struct walk *w, const yaml_node_t *map,
+                               void *base);
+static enum em_status check_backup(const struct walk *w,
+                                   const yaml_node_t *map, void *base);
+
+static const char *const url_styles[] = { "path", "virtual-host", NULL };
+static const char *const compressions[] = { "zstd", "none", NULL };
+
+static const struct key s3_keys[] = {
+	KEY("endpoint", K_STR, struct em_s3_config, endpoint),
+	KEY("region", K_STR, struct em_s3_config, region),
+	KEY("credentials-file", K_STR, struct em_s3_config, credentials_file),
+	KEY("profile", K_STR, struct em_s3_config, profile),
+	{ .name = "url-style", .kind = K_STR, .choices = url_styles,
+	  .off = offsetof(struct em_s3_config, url_style) },
+	{ .name = "part-size-mb", .kind = K_UINT, .min = 5,
+	  .off = offsetof(struct em_s3_config, part_size_mb) },
+	KEY("ca-file", K_STR, struct em_s3_config, ca_file),
+};
+static const struct table s3_table = TABLE(s3_keys, false, check_s3);
+
+static const struct key backup_keys[] = {
+	KEY("enabled", K_BOOL, struct em_backup_config, enabled),
+	KEY("store", K_STR, struct em_backup_config, store),
+	KEY("interval", K_DUR_S, struct em_backup_config, interval_s),
+	KEY("cron", K_STR, struct em_backup_config, cron),
+	{ .name = "compression", .kind = K_STR, .choices = compressions,
+	  .off = offsetof(struct em_backup_config, compression) },
+	{ .name = "compression-level", .kind = K_UINT, .min = 1,
+	  .off = offsetof(struct em_backup_config, compression_level) },
+	KEY("timeout", K_DUR_S, struct em_backup_config, timeout_s),
+	{ .name = "keep-last", .kind = K_UINT, .min = 1,
+	  .off = offsetof(struct em_backup_config, keep_last) },
+	KEY("keep-daily-days", K_UINT, struct em_backup_config,
+	    keep_daily_days),
+	KEY("restore-on-init", K_BOOL, struct em_backup_config,
+	    restore_on_init),
+	KEY("lock-key", K_STR, struct em_backup_config, lock_key),
+	KEY("spool-dir", K_STR, struct em_backup_config, spool_dir),
+	{ .name = "s3", .kind = K_MAP, .sub = &s3_table,
+	  .off = offsetof(struct em_backup_config, s3) },
+};
+static const struct table backup_table = TABLE(backup_keys, false,
+                                                check_backup);
+
 static const struct key sidecar_keys[] = {
 	{ .name = "etcd-config", .kind = K_STR, .required = true,
 	  .off = offsetof(struct em_config, etcd_config_path) },
@@ -1175,7 +1221,8 @@ static const struct key sidecar_keys[] = {
 	{ .name = "server", .kind = K_MAP, .sub = &server_table,
 	  .off = offsetof(struct em_config, server) },
 	{ .name = "watch", .kind = K_MAP, .sub = &watch_table,
-	  .off = offsetof(struct em_config, watch) },
+	  .off = offsetof(struct em_config, watch) },	{ .name = "backup", .kind = K_MAP, .sub = &backup_table,
+	  .off = offsetof(struct em_config, backup) },
 };
 static const struct table sidecar_table = TABLE(sidecar_keys, false, NULL);
 
@@ -1183,6 +1230,8 @@ _Static_assert(sizeof(etcd_keys) / sizeof(etcd_keys[0]) <= MAX_TABLE_KEYS,
                "etcd_keys outgrew MAX_TABLE_KEYS");
 _Static_assert(sizeof(heal_keys) / sizeof(heal_keys[0]) <= MAX_TABLE_KEYS,
                "heal_keys outgrew MAX_TABLE_KEYS");
+_Static_assert(sizeof(backup_keys) / sizeof(backup_keys[0]) <= MAX_TABLE_KEYS,
+               "backup_keys outgrew MAX_TABLE_KEYS");
 
 /* The line of key name in map, or the map's own line. */
 static unsigned key_line(const struct walk *w, const yaml_node_t *map,
@@ -1237,6 +1286,89 @@ static enum em_status check_auth(const struct walk *w, const yaml_node_t *map,
 	return at_error(w->err, EM_EUSAGE, w->path, node_line(map),
 	                "auth.username and auth.password-file go together: "
 	                "give both or neither");
+}
+
+static bool has_key(const struct walk *w, const yaml_node_t *map,
+                    const char *name)
+{
+	const yaml_node_pair_t *pr;
+
+	for (pr = map->data.mapping.pairs.start;
+	     map->type == YAML_MAPPING_NODE && pr < map->data.mapping.pairs.top;
+	     pr++) {
+		const yaml_node_t *k = doc_node(w, pr->key);
+
+		if (k->type == YAML_SCALAR_NODE &&
+		    strcmp((const char *)k->data.scalar.value, name) == 0)
+			return !is_null(doc_node(w, pr->value));
+	}
+	return false;
+}
+
+static enum em_status check_s3(const struct walk *w, const yaml_node_t *map,
+                               void *base)
+{
+	const struct em_s3_config *s3 = base;
+	const char *why;
+
+	if (s3->endpoint == NULL || url_ok(s3->endpoint, &why))
+		return EM_OK;
+	/* An endpoint without a port is fine: the scheme's own. */
+	if (strncmp(s3->endpoint, "http://", 7) == 0 ||
+	    strncmp(s3->endpoint, "https://", 8) == 0) {
+		const char *host = strstr(s3->endpoint, "//") + 2;
+
+		if (*host != '\0' && host[strcspn(host, "/?#@ ")] == '\0')
+			return EM_OK;
+	}
+	return at_error(w->err, EM_EFORMAT, w->path,
+	                key_line(w, map, "endpoint"), "'backup.s3.endpoint' "
+	                "must be http(s)://HOST[:PORT], not '%.*s'", QUOTE_MAX,
+	                s3->endpoint);
+}
+
+/* What backup/store.c accepts: file:///ABSOLUTE/DIR or s3://BUCKET[/P]. */
+static bool store_url_ok(const char *u)
+{
+	if (strncmp(u, "file://", 7) == 0)
+		return u[7] == '/' && u[8] != '\0';
+	if (strncmp(u, "s3://", 5) == 0)
+		return u[5] != '\0' && u[5] != '/';
+	return false;
+}
+
+static enum em_status check_backup(const struct walk *w,
+                                   const yaml_node_t *map, void *base)
+{
+	const struct em_backup_config *b = base;
+	struct em_schedule sched;
+	struct em_error cerr;
+
+	if (b->store != NULL && !store_url_ok(b->store))
+		return at_error(w->err, EM_EFORMAT, w->path,
+		                key_line(w, map, "store"), "'backup.store' must "
+		                "be file:///DIR (an absolute path) or "
+		                "s3://BUCKET[/PREFIX], not '%.*s'", QUOTE_MAX,
+		                b->store);
+	if (b->enabled && b->store == NULL)
+		return at_error(w->err, EM_EUSAGE, w->path,
+		                key_line(w, map, "enabled"), "'backup.enabled' "
+		                "needs 'backup.store'");
+	if (b->compression_level > 19)
+		return at_error(w->err, EM_ERANGE, w->path,
+		                key_line(w, map, "compression-level"),
+		                "'backup.compression-level' must be 1 to 19");
+	if (b->cron == NULL)
+		return EM_OK;
+	if (has_key(w, map, "interval"))
+		return at_error(w->err, EM_EUSAGE, w->path,
+		                key_line(w, map, "cron"), "give 'backup.cron' "
+		                "or 'backup.interval', not both");
+	if (em_schedule_cron(&sched, b->cron, &cerr) != EM_OK)
+		return at_error(w->err, EM_EFORMAT, w->path,
+		                key_line(w, map, "cron"), "'backup.cron': %s",
+		                cerr.msg);
+	return EM_OK;
 }
 
 /* The quarantine dir defaults to the data dir's parent, and "/" has
@@ -1392,6 +1524,13 @@ static void config_defaults(struct em_config *cfg)
 	cfg->watch.interval_s = 10;
 	cfg->watch.hash_check_interval_s = 3600;
 	cfg->watch.hash_max_keys = 1000000;
+	cfg->backup.interval_s = 3600;
+	cfg->backup.compression_level = 3;
+	cfg->backup.timeout_s = 3600;
+	cfg->backup.keep_last = 24;
+	cfg->backup.keep_daily_days = 7;
+	cfg->backup.restore_on_init = true;
+	cfg->backup.s3.part_size_mb = 64;
 }
 
 /* etcd-config is relative to the sidecar file's directory, so that the two
@@ -1447,6 +1586,25 @@ static enum em_status data_dir_defaults(struct em_config *cfg,
 	return cfg->heal.quarantine_dir ? EM_OK : nomem(err);
 }
 
+/* The spool (where a snapshot is written and checked before it goes to
+ * its store) sits beside the data dir by default, like the quarantine:
+ * the data volume is the one sized for a db. */
+static enum em_status backup_defaults(struct em_backup_config *b,
+                                      const char *data_parent,
+                                      struct em_error *err)
+{
+	enum em_status st;
+
+	st = default_str(&b->compression, "zstd", err);
+	if (st == EM_OK)
+		st = default_str(&b->lock_key, "/etcd-medic/backup-lock", err);
+	if (st == EM_OK)
+		st = default_str(&b->spool_dir, data_parent, err);
+	if (st == EM_OK)
+		st = default_str(&b->s3.profile, "default", err);
+	return st;
+}
+
 static enum em_status read_sidecar(const char *path, struct em_config *cfg,
                                    struct em_error *err)
 {
@@ -1489,6 +1647,9 @@ enum em_status em_config_load(const char *path, struct em_config *cfg,
 		                 err);
 	if (st == EM_OK)
 		st = data_dir_defaults(cfg, err);
+	if (st == EM_OK)
+		st = backup_defaults(&cfg->backup, cfg->heal.quarantine_dir,
+		                     err);
 cleanup:
 	if (st != EM_OK)
 		em_config_free(cfg);
@@ -1516,6 +1677,17 @@ void em_config_free(struct em_config *cfg)
 	free(cfg->server.token_file);
 	free(cfg->server.cert_file);
 	free(cfg->server.key_file);
+	free(cfg->backup.store);
+	free(cfg->backup.cron);
+	free(cfg->backup.compression);
+	free(cfg->backup.lock_key);
+	free(cfg->backup.spool_dir);
+	free(cfg->backup.s3.endpoint);
+	free(cfg->backup.s3.region);
+	free(cfg->backup.s3.credentials_file);
+	free(cfg->backup.s3.profile);
+	free(cfg->backup.s3.url_style);
+	free(cfg->backup.s3.ca_file);
 	memset(cfg, 0, sizeof(*cfg));
 }
 

@@ -21,6 +21,10 @@
  *          lock-ttl, call-timeout, retry-timeout, promote-timeout}
  *   server: {token-file, cert-file, key-file}
  *   watch: {interval, hash-check, hash-check-interval, hash-max-keys}
+ *   backup: {enabled, store, interval, cron, compression, compression-level,
+ *            timeout, keep-last, keep-daily-days, restore-on-init, lock-key,
+ *            spool-dir, s3: {endpoint, region, credentials-file, profile,
+ *            url-style, part-size-mb, ca-file}}
  *
  * etcd's file is kept as a parsed document as well as in typed fields, so
  * that the config etcd must start with can be rendered from it with only
@@ -100,6 +104,35 @@ struct em_watch_config {
 	unsigned hash_max_keys;        /* default 1000000 */
 };
 
+/* Where backups go in an S3-compatible store (store.h). */
+struct em_s3_config {
+	char *endpoint;                /* NULL: https://s3.<region>.amazonaws.com */
+	char *region;                  /* default: $AWS_REGION, else us-east-1 */
+	char *credentials_file;        /* NULL: $AWS_ACCESS_KEY_ID and friends */
+	char *profile;                 /* section of that file; "default" */
+	char *url_style;               /* "path", "virtual-host"; NULL: path
+	                                * with an endpoint, else virtual-host */
+	unsigned part_size_mb;         /* multipart part size; default 64 */
+	char *ca_file;                 /* CA of a private endpoint */
+};
+
+/* Snapshots: the schedule in serve, the store, retention (backup.h). */
+struct em_backup_config {
+	bool enabled;                  /* default false: no schedule */
+	char *store;                   /* file:///DIR or s3://BUCKET[/PREFIX] */
+	unsigned interval_s;           /* default 3600 */
+	char *cron;                    /* NULL: the interval */
+	char *compression;             /* "zstd" (default) or "none" */
+	unsigned compression_level;    /* default 3 (1-19) */
+	unsigned timeout_s;            /* one snapshot, stream to commit; 3600 */
+	unsigned keep_last;            /* default 24 */
+	unsigned keep_daily_days;      /* default 7 */
+	bool restore_on_init;          /* default true: single-member restore */
+	char *lock_key;                /* default "/etcd-medic/backup-lock" */
+	char *spool_dir;               /* default: the data dir's parent */
+	struct em_s3_config s3;
+};
+
 struct em_config {
 	char *path;
 	char *etcd_config_path;
@@ -114,6 +147,7 @@ struct em_config {
 	struct em_heal_config heal;
 	struct em_server_config server;
 	struct em_watch_config watch;
+	struct em_backup_config backup;
 };
 
 /*

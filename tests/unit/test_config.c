@@ -471,7 +471,7 @@ START_TEST(unknown_keys)
 
 		snprintf(want, sizeof(want), "unknown key 'helth' at %s:4; "
 		         "known keys: etcd-config, endpoints, listen, log, tls, "
-		         "auth, heal, server, watch", f.path);
+		         "auth, heal, server, watch, backup", f.path);
 		ck_assert_str_eq(f.err.msg, want);
 	}
 	fx_done(&f);
@@ -483,6 +483,63 @@ START_TEST(unknown_keys)
 	              "known keys in log: format, level", 3);
 	sidecar_fails("etcd-config: etcd.yaml\nendpoints: http://a:1\n"
 	              "[a, b]: 1\n", EM_EFORMAT, "a key must be a plain name", 3);
+}
+END_TEST
+
+/* ---- backup keys ------------------------------------------------------- */
+
+START_TEST(backup_keys)
+{
+	struct fx f;
+
+	fx_init(&f, ETCD_MIN, "etcd-config: etcd.yaml\n"
+	        "endpoints: http://a:1\n");
+	ck_assert_int_eq(fx_load(&f), EM_OK);
+	ck_assert(!f.cfg.backup.enabled);
+	ck_assert_ptr_null(f.cfg.backup.store);
+	ck_assert_uint_eq(f.cfg.backup.interval_s, 3600);
+	ck_assert_str_eq(f.cfg.backup.compression, "zstd");
+	ck_assert_uint_eq(f.cfg.backup.keep_last, 24);
+	ck_assert_uint_eq(f.cfg.backup.keep_daily_days, 7);
+	ck_assert(f.cfg.backup.restore_on_init);
+	ck_assert_str_eq(f.cfg.backup.lock_key, "/etcd-medic/backup-lock");
+	ck_assert_str_eq(f.cfg.backup.spool_dir, "/var/lib/etcd");
+	ck_assert_uint_eq(f.cfg.backup.s3.part_size_mb, 64);
+	fx_done(&f);
+	fx_init(&f, ETCD_MIN, "etcd-config: etcd.yaml\n"
+	        "endpoints: http://a:1\n"
+	        "backup:\n  enabled: true\n  store: s3://bk/etcd/prod\n"
+	        "  cron: '*/15 2-4 * * 1,3'\n  compression: none\n"
+	        "  keep-last: 3\n  keep-daily-days: 0\n  timeout: 10m\n"
+	        "  s3: {endpoint: 'http://127.0.0.1:9000', region: eu-west-1,"
+	        " url-style: path, part-size-mb: 5}\n");
+	ck_assert_int_eq(fx_load(&f), EM_OK);
+	ck_assert(f.cfg.backup.enabled);
+	ck_assert_str_eq(f.cfg.backup.store, "s3://bk/etcd/prod");
+	ck_assert_str_eq(f.cfg.backup.cron, "*/15 2-4 * * 1,3");
+	ck_assert_uint_eq(f.cfg.backup.timeout_s, 600);
+	ck_assert_uint_eq(f.cfg.backup.keep_daily_days, 0);
+	ck_assert_str_eq(f.cfg.backup.s3.region, "eu-west-1");
+	ck_assert_uint_eq(f.cfg.backup.s3.part_size_mb, 5);
+	fx_done(&f);
+	sidecar_fails("etcd-config: etcd.yaml\nendpoints: http://a:1\n"
+	              "backup:\n  enabled: true\n", EM_EUSAGE,
+	              "'backup.enabled' needs 'backup.store'", 4);
+	sidecar_fails("etcd-config: etcd.yaml\nendpoints: http://a:1\n"
+	              "backup:\n  store: /var/backups\n", EM_EFORMAT,
+	              "'backup.store' must be file:///DIR", 4);
+	sidecar_fails("etcd-config: etcd.yaml\nendpoints: http://a:1\n"
+	              "backup:\n  interval: 1h\n  cron: '@daily'\n",
+	              EM_EUSAGE, "not both", 5);
+	sidecar_fails("etcd-config: etcd.yaml\nendpoints: http://a:1\n"
+	              "backup:\n  cron: '61 * * * *'\n", EM_EFORMAT,
+	              "bad minute field '61'", 4);
+	sidecar_fails("etcd-config: etcd.yaml\nendpoints: http://a:1\n"
+	              "backup:\n  compression: gzip\n", EM_EFORMAT,
+	              "'backup.compression' must be one of", 4);
+	sidecar_fails("etcd-config: etcd.yaml\nendpoints: http://a:1\n"
+	              "backup:\n  s3: {part-size-mb: 4}\n", EM_EFORMAT,
+	              "from 5 to", 4);
 }
 END_TEST
 
@@ -1189,6 +1246,7 @@ int main(void)
 	tcase_add_test(good, password_file);
 	tcase_add_test(good, durations);
 	tcase_add_test(bad, unknown_keys);
+	tcase_add_test(bad, backup_keys);
 	tcase_add_test(bad, type_errors);
 	tcase_add_test(bad, url_errors);
 	tcase_add_test(bad, required_keys);
