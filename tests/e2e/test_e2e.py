@@ -32,7 +32,6 @@ import subprocess
 import sys
 import threading
 import time
-import traceback
 import urllib.error
 import urllib.request
 
@@ -42,25 +41,12 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 from breakdb import break_key_root  # noqa: E402
 from pods import Pods  # noqa: E402
+from scenario import Failed, b64, check, log, run  # noqa: E402,F401
 
 ARGS = None
 
 
-class Failed(Exception):
-    pass
 
-
-def check(cond, msg):
-    if not cond:
-        raise Failed(msg)
-
-
-def log(msg):
-    print("[%s] %s" % (time.strftime("%H:%M:%S"), msg), flush=True)
-
-
-def b64(s):
-    return base64.b64encode(s.encode()).decode()
 
 
 class Writer:
@@ -370,23 +356,7 @@ def main():
     ARGS = ap.parse_args()
     ARGS.build = os.path.abspath(ARGS.build)
     names = ARGS.only.split(",") if ARGS.only else list(SCENARIOS)
-    failed = []
-    for n in names:
-        t0 = time.time()
-        log("scenario %s" % n)
-        try:
-            SCENARIOS[n]()
-            log("scenario %s: ok (%.1f s)" % (n, time.time() - t0))
-        except Exception as e:   # noqa: BLE001 - report every scenario
-            failed.append(n)
-            log("scenario %s: FAILED (%.1f s): %s" % (n, time.time() - t0, e))
-            if not isinstance(e, Failed):
-                traceback.print_exc()
-    if not failed:
-        shutil.rmtree(ARGS.work, ignore_errors=True)
-    log("%d scenarios, %d failed %s" % (len(names), len(failed), failed))
-    return 1 if failed else 0
-
+    return run(SCENARIOS, names, ARGS.work)
 
 if __name__ == "__main__":
     sys.exit(main())

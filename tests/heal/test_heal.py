@@ -33,26 +33,15 @@ import shutil
 import sys
 import threading
 import time
-import traceback
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cluster import Cluster  # noqa: E402
+from scenario import check, log, run  # noqa: E402
 
 ARGS = None
 
 
-class Failed(Exception):
-    pass
-
-
-def check(cond, msg):
-    if not cond:
-        raise Failed(msg)
-
-
-def log(msg):
-    print("[%s] %s" % (time.strftime("%H:%M:%S"), msg), flush=True)
 
 
 def new_cluster(name, n, **kw):
@@ -414,23 +403,7 @@ def main():
     ARGS = ap.parse_args()
     ARGS.medic = os.path.abspath(ARGS.medic)
     names = ARGS.only.split(",") if ARGS.only else (QUICK if ARGS.quick else list(SCENARIOS))
-    failed = []
-    for n in names:
-        t0 = time.time()
-        log("scenario %s" % n)
-        try:
-            SCENARIOS[n]()
-            log("scenario %s: ok (%.1f s)" % (n, time.time() - t0))
-        except Exception as e:   # noqa: BLE001 - report every scenario
-            failed.append(n)
-            log("scenario %s: FAILED (%.1f s): %s" % (n, time.time() - t0, e))
-            if not isinstance(e, Failed):
-                traceback.print_exc()
-    if not failed:
-        shutil.rmtree(ARGS.work, ignore_errors=True)
-    log("%d scenarios, %d failed %s" % (len(names), len(failed), failed))
-    return 1 if failed else 0
-
+    return run(SCENARIOS, names, ARGS.work)
 
 if __name__ == "__main__":
     sys.exit(main())

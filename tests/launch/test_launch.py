@@ -57,6 +57,8 @@ import urllib.request
 sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "heal"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from scenario import Failed, check, log  # noqa: E402
 from cluster import Cluster, free_ports  # noqa: E402
 
 CHILD = os.path.join(HERE, "child.py")
@@ -64,17 +66,6 @@ ARGS = None
 PROCS = []          # everything started, killed at the end
 
 
-class Failed(Exception):
-    pass
-
-
-def check(cond, msg):
-    if not cond:
-        raise Failed(msg)
-
-
-def log(msg):
-    print("[%s] %s" % (time.strftime("%H:%M:%S"), msg), flush=True)
 
 
 def wait_for(what, cond, timeout=20, step=0.05):

@@ -54,6 +54,8 @@ import traceback
 sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "heal"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from scenario import Failed, b64, check, log  # noqa: E402,F401
 from cluster import Cluster, Member, free_ports  # noqa: E402
 
 ARGS = None
@@ -61,21 +63,7 @@ PATTERN_A = b"watch-divergence-" + b"A" * 47
 PATTERN_B = b"watch-divergence-" + b"B" * 47
 
 
-class Failed(Exception):
-    pass
 
-
-def check(cond, msg):
-    if not cond:
-        raise Failed(msg)
-
-
-def log(msg):
-    print("[%s] %s" % (time.strftime("%H:%M:%S"), msg), flush=True)
-
-
-def b64(s):
-    return base64.b64encode(s if isinstance(s, bytes) else s.encode()).decode()
 
 
 # --- the driver ----------------------------------------------------------------
