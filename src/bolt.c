@@ -848,6 +848,11 @@ static void leaf_entries(struct walk *w, struct view *v)
 			if (w->info) {
 				w->info->keys++;
 				w->info->revisions += v->role == ROLE_KEY;
+				/* A key is an 8-byte big-endian main revision
+				 * and more: the largest is the db's revision. */
+				if (v->role == ROLE_KEY && klen >= 8 &&
+				    be64(kv) > w->info->max_revision)
+					w->info->max_revision = be64(kv);
 			}
 			if (v->role == ROLE_META || v->role == ROLE_CLUSTER)
 				etcd_value(w, v->id, v->role, k, kv + klen, vlen);

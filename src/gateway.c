@@ -45,6 +45,7 @@ struct em_gw {
 	char curl_err[CURL_ERROR_SIZE];
 	struct gw_buf answer;
 	char answered[GW_URL_BUF]; /* the URL of the last answer, for messages */
+	struct gw_stream *stream;  /* set during gw_request_stream */
 };
 
 static const char *const kind_names[] = {
@@ -309,6 +310,54 @@ static size_t on_data(char *data, size_t size, size_t nmemb, void *arg)
 	b->len += n;
 	b->p[b->len] = '\0';
 	return n;
+}
+
+/* A stream's body goes to its consumer once the answer is a 200; an error
+ * answer is collected like any other, to be typed. */
+static size_t on_stream_data(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct em_gw *gw = arg;
+	long http = 0;
+
+	curl_easy_getinfo(gw->curl, CURLINFO_RESPONSE_CODE, &http);
+	if (http != 200)
+		return on_data(data, size, nmemb, &gw->answer);
+	if (!gw->stream->on_body(gw->stream->arg, data, size * nmemb)) {
+		gw->stream->aborted = true;
+		return 0;
+	}
+	return size * nmemb;
+}
+
+static bool stream_began(struct em_gw *gw)
+{
+	long http = 0;
+
+	if (gw->stream == NULL)
+		return false;
+	curl_easy_getinfo(gw->curl, CURLINFO_RESPONSE_CODE, &http);
+	return http == 200;
+}
+
+/* The options of a stream for one transfer, or back to a unary call's. */
+static bool stream_options(struct em_gw *gw, bool on)
+{
+	struct gw_stream *s = gw->stream;
+	CURL *c = gw->curl;
+	bool ok = true;
+
+	ok &= curl_easy_setopt(c, CURLOPT_WRITEFUNCTION,
+	                       on ? on_stream_data : on_data) == CURLE_OK;
+	ok &= curl_easy_setopt(c, CURLOPT_WRITEDATA,
+	                       on ? (void *)gw : (void *)&gw->answer) ==
+	      CURLE_OK;
+	ok &= curl_easy_setopt(c, CURLOPT_TIMEOUT_MS,
+	                       on ? s->timeout_ms : gw->timeout_ms) == CURLE_OK;
+	ok &= curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, on ? 1L : 0L) ==
+	      CURLE_OK;
+	ok &= curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME,
+	                       on ? s->stall_s : 0L) == CURLE_OK;
+	return ok;
 }
 
 /* Options that stay the same for every request of this client. */
@@ -628,10 +677,20 @@ static enum em_status attempt(struct em_gw *gw, const struct attempt *a,
 		             "the request options", a->call->name, a->endpoint);
 		goto cleanup;
 	}
+	if (gw->stream != NULL && !stream_options(gw, true)) {
+		st = gw_fail(err, EM_GW_TRANSPORT, "%s on %s: libcurl refused "
+		             "the stream options", a->call->name, a->endpoint);
+		goto cleanup;
+	}
 	rc = curl_easy_perform(gw->curl);
 	snprintf(gw->answered, sizeof(gw->answered), "%s", a->endpoint);
-	st = rc == CURLE_OK ? judge(gw, a, resp, err)
-	                    : transport_error(gw, a, rc, err);
+	if (rc == CURLE_OK && stream_began(gw))
+		st = EM_OK;   /* the body was the stream consumer's */
+	else
+		st = rc == CURLE_OK ? judge(gw, a, resp, err)
+		                    : transport_error(gw, a, rc, err);
+	if (gw->stream != NULL)
+		stream_options(gw, false);
 	if (gw->answer.cap > GW_KEEP_BUFFER) {
 		free(gw->answer.p);
 		gw->answer.p = NULL;
@@ -821,4 +880,23 @@ enum em_status gw_request(struct em_gw *gw, const char *endpoint,
 	if (endpoint != NULL)
 		return call_one(gw, endpoint, call, body, resp, err);
 	return call_any(gw, call, body, resp, err);
+}
+
+enum em_status gw_request_stream(struct em_gw *gw, const char *endpoint,
+                                 const struct gw_call *call,
+                                 json_object *req, struct gw_stream *s,
+                                 struct em_error *err)
+{
+	json_object *resp = NULL;
+	enum em_status rc;
+
+	if (endpoint == NULL)
+		return em_error_set(err, EM_EUSAGE, "%s: a stream needs one "
+		                    "endpoint", call->name);
+	s->aborted = false;
+	gw->stream = s;
+	rc = gw_request(gw, endpoint, call, req, &resp, err);
+	gw->stream = NULL;
+	json_object_put(resp);
+	return rc;
 }

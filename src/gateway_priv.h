@@ -30,6 +30,28 @@ enum em_status gw_request(struct em_gw *gw, const char *endpoint,
                           const struct gw_call *call, json_object *req,
                           json_object **resp, struct em_error *err);
 
+/*
+ * A streamed call: the body of a 200 answer goes to on_body piece by piece
+ * as it arrives, never into memory (a snapshot is as large as the db); an
+ * answer of any other status is read and typed as usual.  on_body returns
+ * false to end the transfer (its own error is then the caller's to give).
+ */
+struct gw_stream {
+	bool (*on_body)(void *arg, const char *p, size_t n);
+	void *arg;
+	long timeout_ms;      /* the whole transfer; 0: no limit */
+	long stall_s;         /* under 1 byte/s for this long: give up */
+	bool aborted;         /* on_body said stop */
+};
+
+/* gw_request for a stream on one endpoint (no failover: a transfer cut in
+ * the middle cannot go on elsewhere).  EM_OK means the answer was 200 and
+ * every piece of its body was taken by on_body. */
+enum em_status gw_request_stream(struct em_gw *gw, const char *endpoint,
+                                 const struct gw_call *call,
+                                 json_object *req, struct gw_stream *s,
+                                 struct em_error *err);
+
 /* An answer of the last successful gw_request that is not what we expected. */
 enum em_status gw_bad_answer(const struct em_gw *gw, const struct gw_call *c,
                              struct em_error *err, const char *fmt, ...)

@@ -23,6 +23,8 @@ static const struct command commands[] = {
 	  "the member list: health, leader, learner progress" },
 	{ "serve", em_cmd_serve,
 	  "the sidecar: HTTP API for the launcher, probes, metrics, watch" },
+	{ "snapshot", em_cmd_snapshot,
+	  "save, list, verify or restore verified snapshots (file://, s3://)" },
 };
 
 static void usage(FILE *out)

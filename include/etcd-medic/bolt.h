@@ -31,6 +31,8 @@ struct em_bolt_info {
 	uint64_t buckets;        /* including nested and inline ones */
 	uint64_t keys;           /* non-bucket entries */
 	uint64_t revisions;      /* entries of etcd's key bucket (full mode) */
+	uint64_t max_revision;   /* the largest main revision of those keys:
+	                          * the revision of the db (full mode) */
 	bool has_consistent_index;
 	uint64_t consistent_index;
 	bool has_key_bucket;

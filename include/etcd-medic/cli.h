@@ -24,4 +24,7 @@ int em_cmd_members(int argc, char **argv);
 /* etcd-medic serve --config FILE [--log-format json|text] */
 int em_cmd_serve(int argc, char **argv);
 
+/* etcd-medic snapshot save|list|verify|restore ... */
+int em_cmd_snapshot(int argc, char **argv);
+
 #endif

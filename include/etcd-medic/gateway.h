@@ -276,4 +276,35 @@ enum em_status em_gw_lease_keepalive(struct em_gw *gw, int64_t id,
 enum em_status em_gw_lease_revoke(struct em_gw *gw, int64_t id,
                                   struct em_error *err);
 
+/*
+ * The snapshot of one member's backend (/v3/maintenance/snapshot), a
+ * stream of {"result":{"remaining_bytes","blob"}} messages (base64 pieces
+ * of the db, at most 32 KiB each), then one whose blob is the SHA-256 of
+ * the db.  Decoded as it arrives, in constant memory: each piece of the db
+ * goes to sink->write in order; the size announced by the first message,
+ * the remaining count of every message and etcd's SHA-256 are all checked.
+ * A stream cut or damaged anywhere is an error (sink->write has then seen
+ * a part of the db only: the sink must treat what it has as garbage).
+ *
+ * endpoint is required (no failover in the middle of a transfer).
+ * timeout_ms bounds the whole transfer (0: none); a transfer that moves no
+ * byte for stall_s seconds ends with EM_GW_TIMEOUT too.
+ */
+struct em_gw_snapshot_sink {
+	enum em_status (*write)(void *arg, const uint8_t *p, size_t n,
+	                        struct em_error *err);
+	void *arg;
+};
+
+struct em_gw_snapshot_info {
+	uint64_t size;                /* bytes of the db */
+	uint8_t sha256[32];           /* etcd's, equal to the db's */
+};
+
+enum em_status em_gw_snapshot(struct em_gw *gw, const char *endpoint,
+                              long timeout_ms, long stall_s,
+                              const struct em_gw_snapshot_sink *sink,
+                              struct em_gw_snapshot_info *info,
+                              struct em_error *err);
+
 #endif
