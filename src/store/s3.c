@@ -261,14 +261,14 @@ static struct curl_slist *headers(const struct s3 *s, const struct req *r)
 	snprintf(line, sizeof(line), "x-amz-content-sha256: %s", hash);
 	if ((h = curl_slist_append(NULL, line)) == NULL)
 		return NULL;
-	if ((t = curl_slist_append(h, "Expect:")) == NULL)
-		goto fail;
-	h = t;
-	if (strcmp(r->method, "POST") == 0 &&
-	    (t = curl_slist_append(h, "Content-Type: application/xml")) ==
-	    NULL)
-		goto fail;
-	h = t;
+	/* No "Expect:" to turn 100-continue off: libcurl would sign a header
+	 * it then leaves out. */
+	if (strcmp(r->method, "POST") == 0) {
+		t = curl_slist_append(h, "Content-Type: application/xml");
+		if (t == NULL)
+			goto fail;
+		h = t;
+	}
 	if (s->token == NULL)
 		return h;
 	if (asprintf(&tok, "x-amz-security-token: %s", s->token) < 0)
