@@ -101,6 +101,20 @@ static const struct metric_def defs[] = {
 	{ "etcd_medic_init_state", EM_METRIC_GAUGE, "state",
 	  "1 for the initialization state the sidecar is in (New, Progress, "
 	  "Successful, Failed), 0 for the others.", NULL },
+	{ "etcd_medic_backups_total", EM_METRIC_COUNTER, "result",
+	  "Snapshots this sidecar took (ok) or failed to take (failed), on "
+	  "the schedule or on request.", "result=ok;result=failed" },
+	{ "etcd_medic_backup_last_success_timestamp_seconds", EM_METRIC_GAUGE,
+	  NULL, "Unix time of the last snapshot this sidecar stored.", NULL },
+	{ "etcd_medic_backup_last_duration_seconds", EM_METRIC_GAUGE, NULL,
+	  "How long the last stored snapshot took, stream to commit.", NULL },
+	{ "etcd_medic_backup_last_size_bytes", EM_METRIC_GAUGE, "kind",
+	  "Size of the last stored snapshot: the db (kind=db) and the object "
+	  "in the store (kind=stored, compressed).", NULL },
+	{ "etcd_medic_backup_last_revision", EM_METRIC_GAUGE, NULL,
+	  "etcd revision the last stored snapshot holds.", NULL },
+	{ "etcd_medic_backup_retention_deleted_total", EM_METRIC_COUNTER, NULL,
+	  "Snapshots removed from the store by retention.", "" },
 	{ DROPPED, EM_METRIC_COUNTER, NULL,
 	  "Metric updates dropped: over 256 series of one "
 	  "metric, an undeclared metric, labels that do not match the "

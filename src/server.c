@@ -193,6 +193,38 @@ static enum MHD_Result metrics(struct MHD_Connection *c)
 	return ret;
 }
 
+static enum MHD_Result snapshot_latest(struct em_server *s,
+                                       struct MHD_Connection *c)
+{
+	char *j = em_sidecar_snapshot_latest(s->sc);
+	enum MHD_Result ret;
+
+	if (j == NULL)
+		return json_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+		                  "out of memory");
+	ret = answer(c, MHD_HTTP_OK, "application/json", j, strlen(j));
+	free(j);
+	return ret;
+}
+
+static enum MHD_Result snapshot_full(struct em_server *s,
+                                     struct MHD_Connection *c)
+{
+	static const char accepted[] = "{\"accepted\":true}";
+
+	switch (em_sidecar_snapshot_now(s->sc)) {
+	case EM_BACKUP_ACCEPTED:
+		return answer(c, MHD_HTTP_ACCEPTED, "application/json",
+		              accepted, sizeof(accepted) - 1);
+	case EM_BACKUP_BUSY:
+		return json_error(c, MHD_HTTP_CONFLICT, "a snapshot is under "
+		                  "way");
+	default:
+		return json_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "no "
+		                  "backup.store is configured");
+	}
+}
+
 /* Constant time, so that the token cannot be guessed byte by byte. */
 static bool token_ok(const struct em_server *s, struct MHD_Connection *c)
 {
@@ -234,6 +266,11 @@ static enum MHD_Result route(struct em_server *s, struct MHD_Connection *c,
 		return get ? config(s, c) : method_not_allowed(c, "GET");
 	if (is(url, "/metrics"))
 		return get ? metrics(c) : method_not_allowed(c, "GET");
+	if (is(url, "/snapshot/latest"))
+		return get ? snapshot_latest(s, c) : method_not_allowed(c, "GET");
+	if (is(url, "/snapshot/full"))
+		return is(method, "POST") ? snapshot_full(s, c)
+		                          : method_not_allowed(c, "POST");
 	return json_error(c, MHD_HTTP_NOT_FOUND, "no such path");
 }
 

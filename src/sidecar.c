@@ -18,6 +18,7 @@
 
 #include <json-c/json.h>
 
+#include "etcd-medic/backup_runner.h"
 #include "etcd-medic/cli.h"
 #include "etcd-medic/gateway.h"
 #include "etcd-medic/heal.h"
@@ -37,6 +38,7 @@ struct em_sidecar {
 	time_t started, finished;
 	char *config;                 /* of the last successful run */
 	struct em_watch *watch;
+	struct em_backup_runner *backups;  /* schedule, /snapshot/... */
 };
 
 static const char *const state_names[] = {
@@ -74,7 +76,10 @@ enum em_status em_sidecar_new(const struct em_config *cfg,
 	sc->cfg = cfg;
 	pthread_mutex_init(&sc->mu, NULL);
 	st = em_watch_start(cfg, &sc->watch, err);
+	if (st == EM_OK)
+		st = em_backup_runner_start(cfg, &sc->backups, err);
 	if (st != EM_OK) {
+		em_watch_stop(sc->watch);
 		pthread_mutex_destroy(&sc->mu);
 		free(sc);
 		return st;
@@ -91,6 +96,9 @@ bool em_sidecar_free(struct em_sidecar *sc)
 	if (sc == NULL)
 		return true;
 	em_watch_stop(sc->watch);
+	if (!em_backup_runner_stop(sc->backups))
+		return false;   /* a snapshot under way: left to the exit */
+	sc->backups = NULL;
 	pthread_mutex_lock(&sc->mu);
 	running = sc->running;
 	pthread_mutex_unlock(&sc->mu);
@@ -365,4 +373,16 @@ bool em_sidecar_healthy(struct em_sidecar *sc)
 	       time(NULL) - ws.last_run <=
 	       (time_t)(sc->cfg->watch.interval_s * 3 +
 	                sc->cfg->heal.promote_timeout_s + 30);
+}
+
+enum em_backup_request em_sidecar_snapshot_now(struct em_sidecar *sc)
+{
+	return em_backup_runner_take(sc->backups);
+}
+
+char *em_sidecar_snapshot_latest(struct em_sidecar *sc)
+{
+	if (sc->backups == NULL)
+		return NULL;
+	return em_backup_runner_latest_json(sc->backups);
 }

@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "etcd-medic/backup_runner.h"
 #include "etcd-medic/config.h"
 #include "etcd-medic/error.h"
 #include "etcd-medic/report.h"
@@ -64,5 +65,11 @@ bool em_sidecar_ready(struct em_sidecar *sc, char *why, size_t n);
 
 /* /healthz: the sidecar itself works (its threads are alive). */
 bool em_sidecar_healthy(struct em_sidecar *sc);
+
+/* POST /snapshot/full: a snapshot now (backup_runner.h). */
+enum em_backup_request em_sidecar_snapshot_now(struct em_sidecar *sc);
+
+/* GET /snapshot/latest: JSON (malloc'ed), NULL when out of memory. */
+char *em_sidecar_snapshot_latest(struct em_sidecar *sc);
 
 #endif

@@ -648,6 +648,26 @@ static enum em_status replace(struct run *r, const struct cluster_view *cv,
 
 /* ---- deciding, from the verdict and the cluster -------------------------- */
 
+/* Rule 8: a single-member cluster's data comes back from a snapshot. */
+static enum em_status restore(struct run *r, enum em_verdict v,
+                              const char *refusal)
+{
+	char why[512];
+	bool done;
+
+	if (!r->cfg->heal.enabled)
+		return outcome(r, EM_HEAL_REFUSED, "%s (heal.enabled is false: "
+		               "judging and reporting only)", refusal);
+	if (restore_run(r->cfg, v, &done, why, sizeof(why), r->err) != EM_OK)
+		return outcome(r, EM_HEAL_FAILED, "restoring from a snapshot "
+		               "failed: %s", r->err->msg);
+	if (!done)
+		return outcome(r, EM_HEAL_REFUSED, "%s; %s", refusal, why);
+	if (render(r, NULL, NULL) != EM_OK)
+		return outcome(r, EM_HEAL_FAILED, "%s", r->err->msg);
+	return outcome(r, EM_HEAL_START, "%s", why);
+}
+
 /* The cluster cannot be asked: a healthy member starts as it is (peers
  * come up later); an empty one only bootstraps a new cluster. */
 static enum em_status no_cluster(struct run *r, enum em_verdict v)
@@ -661,6 +681,21 @@ static enum em_status no_cluster(struct run *r, enum em_verdict v)
 			return outcome(r, EM_HEAL_FAILED, "%s", r->err->msg);
 		return outcome(r, EM_HEAL_START, "data dir healthy; the "
 		               "cluster does not answer yet");
+	}
+	if ((v == EM_VERDICT_CORRUPT || v == EM_VERDICT_EMPTY) &&
+	    restore_single_member(r->cfg) && r->cfg->backup.store != NULL &&
+	    r->cfg->backup.restore_on_init && r->cfg->heal.enabled) {
+		char refusal[160];
+
+		snprintf(refusal, sizeof(refusal), "the data dir of this "
+		         "single-member cluster is %s", em_verdict_name(v));
+		/* An empty data dir of a new single-member cluster with no
+		 * snapshot to restore bootstraps, as below. */
+		restore(r, v, refusal);
+		if (r->res->outcome != EM_HEAL_REFUSED ||
+		    v != EM_VERDICT_EMPTY || !state ||
+		    strcmp(state, "new") != 0)
+			return EM_OK;
 	}
 	if (v == EM_VERDICT_EMPTY && state && strcmp(state, "new") == 0) {
 		if (render(r, NULL, NULL) != EM_OK)
@@ -734,9 +769,13 @@ static enum em_status decide(struct run *r, enum em_verdict v,
 		        "replacement, but heal.enabled is false: judging and "
 		        "reporting only", em_verdict_name(v));
 	} else if (cv.self != NULL && cv.voters == 1 && !cv.self->is_learner) {
-		outcome(r, EM_HEAL_REFUSED, "the data dir is %s and this is the "
-		        "only voting member: there is no peer to heal from; "
-		        "restore it from a snapshot", em_verdict_name(v));
+		char refusal[256];
+
+		snprintf(refusal, sizeof(refusal), "the data dir is %s and "
+		         "this is the only voting member: there is no peer to "
+		         "heal from; restore it from a snapshot",
+		         em_verdict_name(v));
+		st = restore(r, v, refusal);
 	} else {
 		st = replace(r, &cv, v);
 	}

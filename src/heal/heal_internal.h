@@ -120,6 +120,21 @@ enum em_status quarantine_data_dir(const struct em_config *cfg,
  * move, so that a resumed run knows where the data went. */
 void quarantine_plan(const struct em_config *cfg, struct journal *j);
 
+/* ---- restore.c ---------------------------------------------------------- */
+
+/* etcd's initial-cluster names this member alone (or nothing). */
+bool restore_single_member(const struct em_config *cfg);
+
+/*
+ * Rule 8 for a single-member cluster whose data dir is corrupt or empty:
+ * the newest verified snapshot of backup.store into the data dir (a
+ * corrupt one moved aside first).  *restored false, with why, when there
+ * is nothing to restore from; an error when a restore failed.
+ */
+enum em_status restore_run(const struct em_config *cfg, enum em_verdict v,
+                           bool *restored, char *why, size_t n,
+                           struct em_error *err);
+
 /* ---- retry -------------------------------------------------------------- */
 
 /* Sleeps for the next backoff step (doubling from 200 ms, at most cap). */
