@@ -8,7 +8,7 @@ set -euo pipefail
 
 build=(meson ninja-build pkg-config gcc libc6-dev
        libcurl4-openssl-dev libssl-dev libjson-c-dev libyaml-dev
-       libmicrohttpd-dev check)
+       libmicrohttpd-dev check libzstd-dev)
 # Real etcd for every test that involves etcd; Go and Debian's packaged
 # bbolt and etcd sources for the reference checkers; clang with its
 # libFuzzer runtime for the fuzzers; python3 for the damage tool and load
@@ -18,6 +18,13 @@ test=(etcd-server etcd-client golang-go golang-github-coreos-bbolt-dev
       golang-etcd-server-dev clang libclang-rt-14-dev python3 util-linux
       procps coreutils openssl)
 demo=(etcd-server etcd-client python3 procps)
+
+# The backup tests run an S3-compatible server from the npm registry: node
+# and npm, from Debian unless some node is there already (a newer one from
+# elsewhere would conflict with Debian's npm package).
+if [[ ${1:-test} == test ]] && ! command -v npm >/dev/null; then
+	test+=(nodejs npm)
+fi
 
 case ${1:-test} in
 build) want=("${build[@]}") ;;
