@@ -101,6 +101,14 @@ for v in "${chart_variants[@]}"; do
 	else
 		cat "$out/$name.err"; bad "$name"
 	fi
+	# NOTES.txt, as helm install prints it.
+	if "$helm" install "${args[@]:1}" --dry-run=client >"$out/$name.install" 2>&1 &&
+		sed -n '/^NOTES:/,$p' "$out/$name.install" >"$out/$name.notes" &&
+		grep -q "Client URL" "$out/$name.notes"; then
+		ok "$name: NOTES.txt renders ($(grep -A1 'Client URL' "$out/$name.notes" | tail -1 | sed 's/^ *//'))"
+	else
+		cat "$out/$name.install"; bad "$name: NOTES.txt"
+	fi
 done
 
 # Values that must be refused, and the message that must say why.
