@@ -76,8 +76,8 @@ for v in "$here"/values/*.yaml; do
 	fi
 done
 
-if node "$here/values-doc.mjs" --modules "$cache/npm" "$chart"; then
-	ok "every value has a default and a row in the chart's README"
+if node "$here/values-doc.mjs" --modules "$cache/npm" "$chart" "$here/values"; then
+	ok "every value has a default, a row in the chart's README, and is set by a test"
 else
 	bad "values.yaml, values.schema.json and the chart's README disagree"
 fi
@@ -88,6 +88,7 @@ chart_variants=(
 	"chart-tls|tls.yaml|tls=true serviceMonitor=true podAnnotations=true native=true helmTest=true"
 	"chart-fallback-backups|fallback-backups.yaml|replicas=5 native=false backup=pvc antiAffinity=hard spread=false"
 	"chart-all-options|all-options.yaml|tls=true certificates=3 auth=true backup=s3 helmTest=false serviceMonitor=true podAnnotations=true"
+	"chart-existing-claim|existing-claim.yaml|backup=pvc backupClaim=existing"
 )
 for v in "${chart_variants[@]}"; do
 	IFS='|' read -r name values expects <<<"$v"

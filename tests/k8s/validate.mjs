@@ -16,7 +16,7 @@
 // --expect checks that an option took effect: replicas=N, native=BOOL,
 // tls=BOOL, backup=none|pvc|s3, helmTest=BOOL, serviceMonitor=BOOL,
 // certificates=N, antiAffinity=soft|hard, spread=BOOL, auth=BOOL,
-// podAnnotations=BOOL.
+// podAnnotations=BOOL, backupClaim=existing.
 // --dump writes the objects as JSON for pods.py.
 // Exit status 0 when everything holds; every failure is printed.
 
@@ -330,7 +330,8 @@ if (ss) {
         const v = volumeOf(medic, dir);
         check(v?.persistentVolumeClaim, `the backup store ${dir} is not on a mounted claim`);
         const pvc = byKind("PersistentVolumeClaim").find((p) => p.metadata.name === v?.persistentVolumeClaim?.claimName);
-        check(pvc || expect.backupClaim === "existing", "the backup claim is not rendered");
+        if (expect.backupClaim === "existing") check(!pvc, "an existing backup claim must not be rendered");
+        else check(pvc, "the backup claim is not rendered");
       }
       if (kind === "s3") check(volumeOf(medic, b.s3?.["credentials-file"] ?? "")?.secret, "backup.s3.credentials-file is not in a mounted Secret");
     }
