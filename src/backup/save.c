@@ -172,6 +172,11 @@ static enum em_status saver_init(struct saver *s, const char *spool,
 	    ZSTD_isError(ZSTD_CCtx_setParameter(s->z, ZSTD_c_checksumFlag, 1)))
 		return em_error_set(err, EM_ENOMEM, "backup: cannot set up "
 		                    "zstd");
+	/* One worker thread compresses while this one decodes the stream;
+	 * small jobs keep its buffers at a few MiB.  A libzstd without
+	 * threads refuses: then it compresses inline. */
+	if (!ZSTD_isError(ZSTD_CCtx_setParameter(s->z, ZSTD_c_nbWorkers, 1)))
+		ZSTD_CCtx_setParameter(s->z, ZSTD_c_jobSize, 1 << 20);
 	return EM_OK;
 }
 
