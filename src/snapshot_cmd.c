@@ -385,6 +385,20 @@ static int cmd_verify(struct snap_opts *o)
 	return bad ? 1 : 0;
 }
 
+/* The existing directory that holds path. */
+static bool parent_of(const char *path, char *out, size_t size)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (slash == NULL)
+		snprintf(out, size, ".");
+	else if (slash == path)
+		snprintf(out, size, "/");
+	else
+		snprintf(out, size, "%.*s", (int)(slash - path), path);
+	return access(out, W_OK | X_OK) == 0;
+}
+
 static bool is_store_url(const char *s)
 {
 	return strncmp(s, "file://", 7) == 0 || strncmp(s, "s3://", 5) == 0;
@@ -420,7 +434,7 @@ static int cmd_restore(struct snap_opts *o)
 	struct em_store_opts so = { &o->s3, 0, 0 };
 	struct em_store *st = NULL;
 	struct em_error err;
-	char *path = NULL;
+	char *path = NULL, spool[4096];
 	enum em_status rc;
 
 	if (o->ro.data_dir == NULL || o->ro.name == NULL ||
@@ -429,6 +443,11 @@ static int cmd_restore(struct snap_opts *o)
 		usage(stderr);
 		return EM_EXIT_USAGE;
 	}
+	/* By default the snapshot is fetched beside the data dir: that
+	 * volume is the one sized for a db. */
+	if (o->bo.spool_dir == NULL && parent_of(o->ro.data_dir, spool,
+	                                         sizeof(spool)))
+		o->bo.spool_dir = spool;
 	if (is_store_url(o->store)) {
 		rc = em_store_open(o->store, &so, &st, &err);
 		if (rc == EM_OK)

@@ -5,6 +5,7 @@
 #ifndef ETCD_MEDIC_BACKUP_INTERNAL_H
 #define ETCD_MEDIC_BACKUP_INTERNAL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "etcd-medic/backup.h"
@@ -22,9 +23,11 @@ enum em_status manifest_parse(const char *text, size_t len,
 /* "snapshots/<id>/<name>" into buf. */
 void snap_key(char *buf, size_t size, const char *id, const char *name);
 
-/* spool.c: a file of our own in the spool directory, and the directory a
- * operation spools into. */
-const char *spool_dir_for(const struct em_store *st, const char *given);
+/* The directory to spool into: a writable directory store's own (first,
+ * with prefer_store: a save then commits with a rename), the one given,
+ * $TMPDIR, /tmp.  And a file of our own there (a dot name). */
+const char *spool_dir_for(const struct em_store *st, const char *given,
+                          bool prefer_store);
 enum em_status spool_create(const char *dir, const char *suffix, int *fd,
                             char **path, struct em_error *err);
 

@@ -342,7 +342,7 @@ enum em_status em_backup_verify(struct em_store *st, const char *spool_dir,
 
 	if (kept != NULL)
 		*kept = NULL;
-	rc = verifier_init(&v, spool_dir_for(st, spool_dir), m, err);
+	rc = verifier_init(&v, spool_dir_for(st, spool_dir, false), m, err);
 	snap_key(key, sizeof(key), m->id, m->object);
 	if (rc == EM_OK)
 		rc = em_store_get(st, key, from_store, &v, err);
@@ -409,10 +409,11 @@ static enum em_status drop(struct em_store *st, const char *id,
 		return rc;
 	snprintf(prefix, sizeof(prefix), SNAP_DIR "%s/", id);
 	rc = em_store_list(st, prefix, &l, err);
+	if (rc != EM_OK)
+		return rc;
 	for (size_t i = 0; rc == EM_OK && i < l.n; i++)
 		rc = em_store_delete(st, l.v[i].key, err);
-	if (rc == EM_OK || l.n > 0)
-		em_store_list_free(&l);
+	em_store_list_free(&l);
 	return rc;
 }
 

@@ -43,14 +43,19 @@ uint64_t now_ms_mono(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-const char *spool_dir_for(const struct em_store *st, const char *given)
+const char *spool_dir_for(const struct em_store *st, const char *given,
+                          bool prefer_store)
 {
-	const char *t;
+	const char *local = em_store_local_dir(st), *t;
 
-	if (em_store_local_dir(st) != NULL)
-		return em_store_local_dir(st);
+	if (local != NULL && access(local, W_OK | X_OK) != 0)
+		local = NULL;
+	if (prefer_store && local != NULL)
+		return local;
 	if (given != NULL)
 		return given;
+	if (local != NULL)
+		return local;
 	t = getenv("TMPDIR");
 	return t != NULL && *t != '\0' ? t : "/tmp";
 }

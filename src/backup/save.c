@@ -361,7 +361,7 @@ enum em_status em_backup_save(struct em_gw *gw, const char *const *endpoints,
 	if (rc != EM_OK)
 		return rc;
 	em_store_set_deadline(st, deadline);
-	rc = saver_init(&s, spool_dir_for(st, o->spool_dir), o, err);
+	rc = saver_init(&s, spool_dir_for(st, o->spool_dir, true), o, err);
 	if (rc == EM_OK)
 		rc = stream_any(gw, endpoints, n_endpoints, &s, deadline, out,
 		                &info, err);

@@ -434,11 +434,10 @@ enum em_status store_dir_open(struct em_store *st, const char *dir,
 	rc = make_parent(probe, &parent, err);
 	free(probe);
 	free(parent);
-	if (rc != EM_OK)
+	/* A read-only store (a restore from a mounted backup) is fine: only
+	 * writing to it will fail. */
+	if (rc != EM_OK && access(st->dir, R_OK | X_OK) != 0)
 		return rc;
-	if (access(st->dir, W_OK | X_OK) != 0)
-		return em_error_errno(err, EM_EIO, errno, "store: %s is not "
-		                      "writable", st->dir);
 	st->ops = &dir_ops;
 	return EM_OK;
 }
