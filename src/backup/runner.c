@@ -323,6 +323,36 @@ static void take(struct em_backup_runner *r, struct em_gw *gw, int64_t slot,
 		retain(cfg);
 }
 
+/* The newest verified snapshot the store holds, so that /snapshot/latest
+ * knows it before this sidecar takes one, and after another sidecar took
+ * a slot. */
+static void read_latest(struct em_backup_runner *r)
+{
+	struct em_store_opts so = { &r->cfg->backup.s3, 0, 0 };
+	struct em_store *st = NULL;
+	struct em_catalog c = { NULL, 0 };
+	struct em_error err;
+
+	if (em_store_open(r->cfg->backup.store, &so, &st, &err) != EM_OK ||
+	    em_backup_list(st, &c, &err) != EM_OK) {
+		em_log(EM_LOG_WARN, "backup: cannot list the store", "store",
+		       r->cfg->backup.store, "error", err.msg, NULL);
+		em_store_free(st);
+		return;
+	}
+	for (size_t i = c.n; i-- > 0;) {
+		if (c.v[i].state == EM_SNAP_OK) {
+			pthread_mutex_lock(&r->mu);
+			r->latest = c.v[i].m;
+			r->have_latest = true;
+			pthread_mutex_unlock(&r->mu);
+			break;
+		}
+	}
+	em_catalog_free(&c);
+	em_store_free(st);
+}
+
 /* ---- the schedule ---------------------------------------------------------------- */
 
 static bool is_leader(const struct em_config *cfg, struct em_gw *gw)
@@ -353,9 +383,10 @@ static void try_slot(struct em_backup_runner *r, struct em_gw *gw,
 		em_metric_add("etcd_medic_backups_total", "result=failed", 1);
 		return;
 	}
-	if (last >= slot)
+	if (last >= slot) {
 		done = true;
-	else if (leader || now >= slot + r->grace_s)
+		read_latest(r);
+	} else if (leader || now >= slot + r->grace_s)
 		take(r, gw, slot, leader ? "leader" : "fallback", &done);
 	if (done) {
 		pthread_mutex_lock(&r->mu);
@@ -433,32 +464,6 @@ static void *run(void *arg)
 
 /* ---- start, stop, and what the HTTP API asks ------------------------------------- */
 
-/* The newest snapshot the store holds, so that /snapshot/latest knows it
- * before this sidecar takes one. */
-static void read_latest(struct em_backup_runner *r)
-{
-	struct em_store_opts so = { &r->cfg->backup.s3, 0, 0 };
-	struct em_store *st = NULL;
-	struct em_catalog c = { NULL, 0 };
-	struct em_error err;
-
-	if (em_store_open(r->cfg->backup.store, &so, &st, &err) != EM_OK ||
-	    em_backup_list(st, &c, &err) != EM_OK) {
-		em_log(EM_LOG_WARN, "backup: cannot list the store", "store",
-		       r->cfg->backup.store, "error", err.msg, NULL);
-		em_store_free(st);
-		return;
-	}
-	for (size_t i = c.n; i-- > 0;) {
-		if (c.v[i].state == EM_SNAP_OK) {
-			r->latest = c.v[i].m;
-			r->have_latest = true;
-			break;
-		}
-	}
-	em_catalog_free(&c);
-	em_store_free(st);
-}
 
 enum em_status em_backup_runner_start(const struct em_config *cfg,
                                       struct em_backup_runner **out,

@@ -516,11 +516,15 @@ def scenario_schedule():
                                                    else None)(last_key(pods.c)), 20)
         check(fb["slot"] > last["slot"], "fallback slot %s" % fb)
         check(len(os.listdir(os.path.join(sd, "snapshots"))) > n_before, "no new snapshot")
+        # Every live sidecar learns of the newest snapshot, whoever took it
+        # (the one that lost the claim looks again within a grace period).
+        for other in [p for p in pods.pods if p is not lp]:
+            latest = wait_for("/snapshot/latest of %s" % other.name, lambda: (
+                lambda j: j if j.get("latest", {}).get("id") in
+                os.listdir(os.path.join(sd, "snapshots")) else None)(
+                json.loads(other.http("/snapshot/latest")[1])), 15)
+            check(latest["latest"]["revision"] > 0, "/snapshot/latest: %s" % latest)
         other = [p for p in pods.pods if p is not lp][0]
-        code, body = other.http("/snapshot/latest")
-        latest = json.loads(body)
-        check(code == 200 and latest["latest"]["id"] in os.listdir(os.path.join(sd, "snapshots")),
-              "/snapshot/latest: %s %s" % (code, body))
         time.sleep(1)
         before = set(os.listdir(os.path.join(sd, "snapshots")))
         code, body = other.http("/snapshot/full", method="POST")

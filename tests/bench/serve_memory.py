@@ -19,6 +19,7 @@ timed test.
 import argparse
 import os
 import shutil
+import subprocess
 import sys
 import threading
 import time
@@ -61,6 +62,44 @@ class Peak:
         return self.peak
 
 
+FLOOR_C = r"""
+#include <curl/curl.h>
+#include <signal.h>
+#include <unistd.h>
+int main(int argc, char **argv)
+{
+	(void)argv;
+	if (argc > 1)
+		curl_global_init(CURL_GLOBAL_DEFAULT);
+	write(1, "r", 1);
+	pause();
+	return 0;
+}
+"""
+
+
+def library_floor(work):
+    """VmRSS of a program that does nothing but load Debian's libcurl, and
+    one that also runs curl_global_init: the floor any sidecar built on
+    this libcurl stands on, measured in the same run."""
+    os.makedirs(work, exist_ok=True)
+    src, exe = os.path.join(work, "floor.c"), os.path.join(work, "floor")
+    with open(src, "w") as f:
+        f.write(FLOOR_C)
+    subprocess.run(["cc", "-O2", "-o", exe, src, "-Wl,--no-as-needed", "-lcurl"],
+                   check=True)
+    out = {}
+    for name, argv in (("loaded", [exe]), ("initialised", [exe, "init"])):
+        pr = subprocess.Popen(argv, stdout=subprocess.PIPE)
+        try:
+            pr.stdout.read(1)
+            out[name] = mem(pr.pid)["VmRSS"]
+        finally:
+            pr.kill()
+            pr.wait()
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -71,7 +110,7 @@ def main():
     ap.add_argument("--work", default="/tmp/etcd-medic-bench-serve")
     args = ap.parse_args()
     build = os.path.abspath(args.build)
-    res = {}
+    res = {"floor": library_floor(args.work + "-floor")}
     p = Pods(3, args.work, build, watch_interval="1s")
     try:
         p.start()
@@ -120,6 +159,10 @@ def main():
     print("etcd-medic serve, one sidecar of a 3-member cluster (%d MB of data):" % args.mb)
     print("  idle:  VmRSS %.1f MiB, RssAnon %.1f MiB   (goal: resident <= 8 MiB)" % (
         idle["VmRSS"] / 1024, idle["RssAnon"] / 1024))
+    fl = res["floor"]
+    print("         reference, same run: a program that only loads libcurl %.1f MiB, "
+          "and calls curl_global_init %.1f MiB;" % (fl["loaded"] / 1024, fl["initialised"] / 1024))
+    print("         serve / initialised libcurl = %.2f" % (idle["VmRSS"] / fl["initialised"]))
     print("  heal:  peak RssAnon %.1f MiB             (goal: <= 16 MiB)" % (res["heal"] / 1024))
     if "validate" in res:
         print("  full validation of a %d MiB db (verdict %s): peak RssAnon %.1f MiB "
