@@ -837,30 +837,40 @@ static enum em_status set_duration(const struct walk *w, const struct key *k,
 
 /* Reads a secret (a password) from a file; the secret itself never goes
  * into a message. */
-static enum em_status set_secret_file(const struct walk *w,
-                                      const yaml_node_t *v, const char *name,
-                                      char **out)
+char *em_config_read_secret(const char *path, size_t max,
+                            struct em_error *err)
 {
-	const char *file = (const char *)v->data.scalar.value;
 	struct sbuf buf = { NULL, 0, 0 };
-	struct em_error ferr;
-	enum em_status st;
 
-	st = read_file(file, 64 * 1024, &buf, &ferr);
-	if (st != EM_OK) {
+	if (read_file(path, max, &buf, err) != EM_OK) {
+		if (buf.p != NULL)
+			explicit_bzero(buf.p, buf.n);
 		free(buf.p);
-		return at_error(w->err, st, w->path, node_line(v),
-		                "'%s': %s", name, ferr.msg);
+		return NULL;
 	}
 	if (buf.n > 0 && buf.p[buf.n - 1] == '\n')
 		buf.p[--buf.n] = '\0';
 	if (buf.n > 0 && buf.p[buf.n - 1] == '\r')
 		buf.p[--buf.n] = '\0';
+	return buf.p;
+}
+
+static enum em_status set_secret_file(const struct walk *w,
+                                      const yaml_node_t *v, const char *name,
+                                      char **out)
+{
+	const char *file = (const char *)v->data.scalar.value;
+	struct em_error ferr;
+	char *secret = em_config_read_secret(file, 64 * 1024, &ferr);
+
+	if (secret == NULL)
+		return at_error(w->err, ferr.status, w->path, node_line(v),
+		                "'%s': %s", name, ferr.msg);
 	if (*out != NULL) {
 		explicit_bzero(*out, strlen(*out));
 		free(*out);
 	}
-	*out = buf.p;
+	*out = secret;
 	return EM_OK;
 }
 

@@ -17,6 +17,7 @@
 #include <json-c/json.h>
 
 #include "etcd-medic/cli.h"
+#include "etcd-medic/config.h"
 #include "etcd-medic/gateway.h"
 
 struct members_opts {
@@ -25,7 +26,7 @@ struct members_opts {
 	struct em_gw_config gc;
 	int json;
 	char *list;                   /* strdup of --endpoints, split */
-	char password[256];
+	char *password;                /* from --password-file */
 };
 
 static void members_usage(FILE *out)
@@ -56,16 +57,17 @@ static int split_endpoints(struct members_opts *o, const char *arg)
 
 static int read_password(struct members_opts *o, const char *path)
 {
-	FILE *f = fopen(path, "re");
-	size_t n;
+	struct em_error err;
 
-	if (f == NULL)
+	if (o->password != NULL) {
+		explicit_bzero(o->password, strlen(o->password));
+		free(o->password);
+	}
+	o->password = em_config_read_secret(path, 4096, &err);
+	if (o->password == NULL) {
+		fprintf(stderr, "etcd-medic: %s\n", err.msg);
 		return -1;
-	n = fread(o->password, 1, sizeof(o->password) - 1, f);
-	fclose(f);
-	o->password[n] = '\0';
-	if (n > 0 && o->password[n - 1] == '\n')
-		o->password[n - 1] = '\0';
+	}
 	o->gc.password = o->password;
 	return 0;
 }
@@ -98,11 +100,8 @@ static int parse(int argc, char **argv, struct members_opts *o)
 		case 'k': o->gc.key_file = optarg; break;
 		case 'u': o->gc.username = optarg; break;
 		case 'p':
-			if (read_password(o, optarg) != 0) {
-				fprintf(stderr, "etcd-medic members: cannot read "
-				        "%s\n", optarg);
+			if (read_password(o, optarg) != 0)
 				return EM_EXIT_USAGE;
-			}
 			break;
 		case 't': o->gc.timeout_ms = atol(optarg); break;
 		case 'j': o->json = 1; break;
@@ -252,5 +251,8 @@ cleanup:
 	curl_global_cleanup();
 out:
 	free(o.list);
+	if (o.password != NULL)
+		explicit_bzero(o.password, strlen(o.password));
+	free(o.password);
 	return rc;
 }

@@ -20,6 +20,7 @@
 #include <json-c/json.h>
 #include <microhttpd.h>
 
+#include "etcd-medic/config.h"
 #include "etcd-medic/log.h"
 #include "etcd-medic/metrics.h"
 
@@ -311,33 +312,6 @@ static size_t no_unescape(void *cls, struct MHD_Connection *c, char *s)
 
 /* ---- start and stop ----------------------------------------------------- */
 
-static char *read_small(const char *path, struct em_error *err)
-{
-	char *buf = malloc(SECRET_MAX + 1);
-	ssize_t n;
-	int fd;
-
-	if (buf == NULL) {
-		em_error_set(err, EM_ENOMEM, "out of memory");
-		return NULL;
-	}
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	n = fd < 0 ? -1 : read(fd, buf, SECRET_MAX + 1);
-	if (fd >= 0)
-		close(fd);
-	if (n < 0 || n > SECRET_MAX) {
-		em_error_errno(err, EM_EUSAGE, n < 0 ? errno : EFBIG,
-		               "cannot read %s (at most %d bytes)", path,
-		               SECRET_MAX);
-		free(buf);
-		return NULL;
-	}
-	buf[n] = '\0';
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-		buf[--n] = '\0';
-	return buf;
-}
-
 /* Parses "host:port" ("[v6]:port" too) into a socket address. */
 static enum em_status resolve(const char *listen, struct sockaddr_storage *ss,
                               socklen_t *len, bool *loopback,
@@ -382,16 +356,19 @@ static enum em_status load_secrets(const struct em_config *cfg,
 {
 	const struct em_server_config *sv = &cfg->server;
 
-	if (sv->token_file && (s->token = read_small(sv->token_file, err)) == NULL)
+	if (sv->token_file && (s->token = em_config_read_secret(sv->token_file,
+	                                               SECRET_MAX, err)) == NULL)
 		return err->status;
 	if (s->token && s->token[0] == '\0')
 		return em_error_set(err, EM_EUSAGE, "%s is empty",
 		                    sv->token_file);
 	if (sv->cert_file) {
-		s->tls_cert = read_small(sv->cert_file, err);
+		s->tls_cert = em_config_read_secret(sv->cert_file, SECRET_MAX,
+		                                     err);
 		if (s->tls_cert == NULL)
 			return err->status;
-		s->tls_key = read_small(sv->key_file, err);
+		s->tls_key = em_config_read_secret(sv->key_file, SECRET_MAX,
+		                                    err);
 		if (s->tls_key == NULL)
 			return err->status;
 	}

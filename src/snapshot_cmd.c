@@ -18,6 +18,7 @@
 
 #include "etcd-medic/backup.h"
 #include "etcd-medic/cli.h"
+#include "etcd-medic/config.h"
 #include "etcd-medic/gateway.h"
 #include "etcd-medic/log.h"
 
@@ -29,7 +30,7 @@ struct snap_opts {
 	size_t n;
 	char *list;                    /* strdup of --endpoints, split */
 	struct em_gw_config gc;
-	char password[256];
+	char *password;                /* from --password-file */
 	struct em_s3_config s3;
 	struct em_backup_opts bo;
 	struct em_restore_opts ro;
@@ -120,16 +121,17 @@ static bool split_endpoints(struct snap_opts *o, const char *arg)
 
 static bool read_password(struct snap_opts *o, const char *path)
 {
-	FILE *f = fopen(path, "re");
-	size_t n;
+	struct em_error err;
 
-	if (f == NULL)
+	if (o->password != NULL) {
+		explicit_bzero(o->password, strlen(o->password));
+		free(o->password);
+	}
+	o->password = em_config_read_secret(path, 4096, &err);
+	if (o->password == NULL) {
+		fprintf(stderr, "etcd-medic: %s\n", err.msg);
 		return false;
-	n = fread(o->password, 1, sizeof(o->password) - 1, f);
-	fclose(f);
-	o->password[n] = '\0';
-	if (n > 0 && o->password[n - 1] == '\n')
-		o->password[n - 1] = '\0';
+	}
 	o->gc.password = o->password;
 	return true;
 }
@@ -504,7 +506,9 @@ int em_cmd_snapshot(int argc, char **argv)
 			curl_global_cleanup();
 		}
 		free(o.list);
-		explicit_bzero(o.password, sizeof(o.password));
+		if (o.password != NULL)
+			explicit_bzero(o.password, strlen(o.password));
+		free(o.password);
 		return rc;
 	}
 	usage(stderr);

@@ -159,6 +159,14 @@ enum em_status em_config_load(const char *path, struct em_config *cfg,
                               struct em_error *err);
 void em_config_free(struct em_config *cfg);
 
+/*
+ * A secret kept in a file (a password, a bearer token, a PEM key): its
+ * content, at most max bytes, without the trailing newline an editor or
+ * kubectl adds.  Malloc'd; the caller frees it after explicit_bzero.
+ */
+char *em_config_read_secret(const char *path, size_t max,
+                            struct em_error *err);
+
 /* Loads etcd's own config file alone (on failure, nothing to free). */
 enum em_status em_etcd_config_load(const char *path,
                                    struct em_etcd_config *ec,

@@ -34,17 +34,19 @@ static char *join(const char *dir, const char *key)
 	return p;
 }
 
-static enum em_status fsync_dir(const char *dir, struct em_error *err)
+/* fsync a file, or with O_DIRECTORY a directory (a rename's durability). */
+static enum em_status fsync_path(const char *path, int flags,
+                                 struct em_error *err)
 {
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | flags);
 
 	if (fd < 0)
-		return em_error_errno(err, EM_EIO, errno, "store: open %s", dir);
+		return em_error_errno(err, EM_EIO, errno, "store: open %s", path);
 	if (fsync(fd) != 0) {
 		int e = errno;
 
 		close(fd);
-		return em_error_errno(err, EM_EIO, e, "store: fsync %s", dir);
+		return em_error_errno(err, EM_EIO, e, "store: fsync %s", path);
 	}
 	close(fd);
 	return EM_OK;
@@ -135,21 +137,14 @@ static enum em_status copy_fd(int in, int out, const char *from,
 static enum em_status commit(const char *tmp, const char *path,
                              const char *parent, struct em_error *err)
 {
-	int fd = open(tmp, O_RDONLY | O_CLOEXEC);
+	enum em_status rc = fsync_path(tmp, 0, err);
 
-	if (fd < 0)
-		return em_error_errno(err, EM_EIO, errno, "store: open %s", tmp);
-	if (fsync(fd) != 0) {
-		int e = errno;
-
-		close(fd);
-		return em_error_errno(err, EM_EIO, e, "store: fsync %s", tmp);
-	}
-	close(fd);
+	if (rc != EM_OK)
+		return rc;
 	if (rename(tmp, path) != 0)
 		return em_error_errno(err, EM_EIO, errno, "store: rename %s",
 		                      path);
-	return fsync_dir(parent, err);
+	return fsync_path(parent, O_DIRECTORY, err);
 }
 
 static enum em_status copy_in(const char *src, const char *tmp,
@@ -328,7 +323,7 @@ static enum em_status dir_del(struct em_store *st, const char *key,
 	free(parent);
 	parent = strdup(st->dir);
 	if (parent != NULL)
-		rc = fsync_dir(parent, err);
+		rc = fsync_path(parent, O_DIRECTORY, err);
 cleanup:
 	free(parent);
 	free(path);
