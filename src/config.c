@@ -855,22 +855,37 @@ char *em_config_read_secret(const char *path, size_t max,
 	return buf.p;
 }
 
+void em_config_drop_secret(char **slot)
+{
+	if (*slot != NULL) {
+		explicit_bzero(*slot, strlen(*slot));
+		free(*slot);
+		*slot = NULL;
+	}
+}
+
+enum em_status em_config_set_secret(char **slot, const char *path,
+                                    size_t max, struct em_error *err)
+{
+	char *secret = em_config_read_secret(path, max, err);
+
+	if (secret == NULL)
+		return err->status;
+	em_config_drop_secret(slot);
+	*slot = secret;
+	return EM_OK;
+}
+
 static enum em_status set_secret_file(const struct walk *w,
                                       const yaml_node_t *v, const char *name,
                                       char **out)
 {
 	const char *file = (const char *)v->data.scalar.value;
 	struct em_error ferr;
-	char *secret = em_config_read_secret(file, 64 * 1024, &ferr);
 
-	if (secret == NULL)
+	if (em_config_set_secret(out, file, 64 * 1024, &ferr) != EM_OK)
 		return at_error(w->err, ferr.status, w->path, node_line(v),
 		                "'%s': %s", name, ferr.msg);
-	if (*out != NULL) {
-		explicit_bzero(*out, strlen(*out));
-		free(*out);
-	}
-	*out = secret;
 	return EM_OK;
 }
 

@@ -59,12 +59,7 @@ static int read_password(struct members_opts *o, const char *path)
 {
 	struct em_error err;
 
-	if (o->password != NULL) {
-		explicit_bzero(o->password, strlen(o->password));
-		free(o->password);
-	}
-	o->password = em_config_read_secret(path, 4096, &err);
-	if (o->password == NULL) {
+	if (em_config_set_secret(&o->password, path, 4096, &err) != EM_OK) {
 		fprintf(stderr, "etcd-medic: %s\n", err.msg);
 		return -1;
 	}
@@ -251,8 +246,6 @@ cleanup:
 	curl_global_cleanup();
 out:
 	free(o.list);
-	if (o.password != NULL)
-		explicit_bzero(o.password, strlen(o.password));
-	free(o.password);
+	em_config_drop_secret(&o.password);
 	return rc;
 }

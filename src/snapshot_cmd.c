@@ -123,12 +123,7 @@ static bool read_password(struct snap_opts *o, const char *path)
 {
 	struct em_error err;
 
-	if (o->password != NULL) {
-		explicit_bzero(o->password, strlen(o->password));
-		free(o->password);
-	}
-	o->password = em_config_read_secret(path, 4096, &err);
-	if (o->password == NULL) {
+	if (em_config_set_secret(&o->password, path, 4096, &err) != EM_OK) {
 		fprintf(stderr, "etcd-medic: %s\n", err.msg);
 		return false;
 	}
@@ -506,9 +501,7 @@ int em_cmd_snapshot(int argc, char **argv)
 			curl_global_cleanup();
 		}
 		free(o.list);
-		if (o.password != NULL)
-			explicit_bzero(o.password, strlen(o.password));
-		free(o.password);
+		em_config_drop_secret(&o.password);
 		return rc;
 	}
 	usage(stderr);

@@ -167,6 +167,11 @@ void em_config_free(struct em_config *cfg);
 char *em_config_read_secret(const char *path, size_t max,
                             struct em_error *err);
 
+/* *slot's secret wiped and freed (NULL then), and replaced with path's. */
+void em_config_drop_secret(char **slot);
+enum em_status em_config_set_secret(char **slot, const char *path,
+                                    size_t max, struct em_error *err);
+
 /* Loads etcd's own config file alone (on failure, nothing to free). */
 enum em_status em_etcd_config_load(const char *path,
                                    struct em_etcd_config *ec,
