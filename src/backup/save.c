@@ -25,6 +25,7 @@
 #include <openssl/evp.h>
 #include <zstd.h>
 
+#include "etcd-medic/durable.h"
 #include "etcd-medic/log.h"
 
 /* A stalled etcd or store is given up after this long without a byte. */
@@ -44,25 +45,6 @@ struct saver {
 
 /* Bytes written between two write-behind requests. */
 #define WRITE_BEHIND (8u << 20)
-
-static enum em_status write_all(int fd, const void *p, size_t n,
-                                const char *path, struct em_error *err)
-{
-	const uint8_t *c = p;
-
-	while (n > 0) {
-		ssize_t w = write(fd, c, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return em_error_errno(err, EM_EIO, errno, "backup: "
-			                      "cannot write %s", path);
-		c += w;
-		n -= (size_t)w;
-	}
-	return EM_OK;
-}
 
 /*
  * Starts the disk writes of what was written since the last call, without
@@ -92,7 +74,7 @@ static enum em_status obj_write(struct saver *s, const uint8_t *p, size_t n,
 	if (EVP_DigestUpdate(s->md, p, n) != 1)
 		return em_error_set(err, EM_EIO, "backup: SHA-256 failed");
 	s->obj_size += n;
-	rc = write_all(s->obj_fd, p, n, s->obj_path, err);
+	rc = em_write_all(s->obj_fd, p, n, s->obj_path, err);
 	if (rc == EM_OK)
 		write_behind(s->obj_fd, &s->obj_written, &s->obj_started, n);
 	return rc;
@@ -125,7 +107,7 @@ static enum em_status sink_write(void *arg, const uint8_t *p, size_t n,
 	struct saver *s = arg;
 	enum em_status rc;
 
-	rc = write_all(s->raw_fd, p, n, s->raw_path, err);
+	rc = em_write_all(s->raw_fd, p, n, s->raw_path, err);
 	if (rc != EM_OK)
 		return rc;
 	write_behind(s->raw_fd, &s->raw_written, &s->raw_started, n);

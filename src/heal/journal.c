@@ -7,6 +7,7 @@
  * new one, never a mix, and a step recorded as done stays recorded.
  */
 #include "heal_internal.h"
+#include "etcd-medic/durable.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -200,37 +201,9 @@ cleanup:
 static enum em_status sync_dir_of(const char *path, struct em_error *err)
 {
 	char copy[PATH_MAX];
-	int fd;
 
 	snprintf(copy, sizeof(copy), "%s", path);
-	fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return em_error_errno(err, EM_EIO, errno, "cannot open the "
-		                      "directory of %s", path);
-	if (fsync(fd) != 0) {
-		int e = errno;
-		close(fd);
-		return em_error_errno(err, EM_EIO, e, "cannot fsync the "
-		                      "directory of %s", path);
-	}
-	close(fd);
-	return EM_OK;
-}
-
-static enum em_status write_all(int fd, const char *s, size_t n,
-                                const char *path, struct em_error *err)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, s, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return em_error_errno(err, EM_EIO, errno, "cannot write "
-			                      "%s", path);
-		s += w;
-		n -= (size_t)w;
-	}
-	return EM_OK;
+	return em_fsync_path(dirname(copy), O_DIRECTORY, err);
 }
 
 enum em_status journal_save(const char *path, struct journal *j,
@@ -254,9 +227,9 @@ enum em_status journal_save(const char *path, struct journal *j,
 		                      tmp);
 	o = to_json(j);
 	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY);
-	st = write_all(fd, text, strlen(text), tmp, err);
+	st = em_write_all(fd, text, strlen(text), tmp, err);
 	if (st == EM_OK)
-		st = write_all(fd, "\n", 1, tmp, err);
+		st = em_write_all(fd, "\n", 1, tmp, err);
 	json_object_put(o);
 	if (st == EM_OK && fsync(fd) != 0)
 		st = em_error_errno(err, EM_EIO, errno, "cannot fsync %s", tmp);

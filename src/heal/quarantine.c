@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "etcd-medic/durable.h"
 #include "etcd-medic/log.h"
 
 #define SUFFIX ".quarantine."
@@ -30,21 +31,6 @@ static const char *base_of(const char *path, char *buf, size_t n)
 {
 	snprintf(buf, n, "%s", path);
 	return basename(buf);
-}
-
-static enum em_status fsync_dir(const char *dir, struct em_error *err)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-	if (fd < 0)
-		return em_error_errno(err, EM_EIO, errno, "cannot open %s", dir);
-	if (fsync(fd) != 0) {
-		int e = errno;
-		close(fd);
-		return em_error_errno(err, EM_EIO, e, "cannot fsync %s", dir);
-	}
-	close(fd);
-	return EM_OK;
 }
 
 static bool exists(const char *p)
@@ -160,9 +146,9 @@ enum em_status quarantine_data_dir(const struct em_config *cfg,
 	if (mkdir(dd, 0700) != 0 && errno != EEXIST)
 		return em_error_errno(err, EM_EIO, errno, "cannot create %s", dd);
 	snprintf(parent, sizeof(parent), "%s", dd);
-	st = fsync_dir(dirname(parent), err);
+	st = em_fsync_path(dirname(parent), O_DIRECTORY, err);
 	if (st == EM_OK)
-		st = fsync_dir(cfg->heal.quarantine_dir, err);
+		st = em_fsync_path(cfg->heal.quarantine_dir, O_DIRECTORY, err);
 	if (st == EM_OK)
 		prune(cfg);
 	return st;

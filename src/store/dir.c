@@ -7,6 +7,7 @@
  * fsynced: after a crash an object is either whole or absent.
  */
 #include "store_priv.h"
+#include "etcd-medic/durable.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -32,24 +33,6 @@ static char *join(const char *dir, const char *key)
 	if (asprintf(&p, "%s/%s", dir, key) < 0)
 		return NULL;
 	return p;
-}
-
-/* fsync a file, or with O_DIRECTORY a directory (a rename's durability). */
-static enum em_status fsync_path(const char *path, int flags,
-                                 struct em_error *err)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC | flags);
-
-	if (fd < 0)
-		return em_error_errno(err, EM_EIO, errno, "store: open %s", path);
-	if (fsync(fd) != 0) {
-		int e = errno;
-
-		close(fd);
-		return em_error_errno(err, EM_EIO, e, "store: fsync %s", path);
-	}
-	close(fd);
-	return EM_OK;
 }
 
 /* mkdir -p of path's parent; *parent gets it (malloc'ed). */
@@ -137,14 +120,14 @@ static enum em_status copy_fd(int in, int out, const char *from,
 static enum em_status commit(const char *tmp, const char *path,
                              const char *parent, struct em_error *err)
 {
-	enum em_status rc = fsync_path(tmp, 0, err);
+	enum em_status rc = em_fsync_path(tmp, 0, err);
 
 	if (rc != EM_OK)
 		return rc;
 	if (rename(tmp, path) != 0)
 		return em_error_errno(err, EM_EIO, errno, "store: rename %s",
 		                      path);
-	return fsync_path(parent, O_DIRECTORY, err);
+	return em_fsync_path(parent, O_DIRECTORY, err);
 }
 
 static enum em_status copy_in(const char *src, const char *tmp,
@@ -199,25 +182,6 @@ cleanup:
 	return rc;
 }
 
-static enum em_status write_all(int fd, const void *p, size_t n,
-                                const char *what, struct em_error *err)
-{
-	const char *c = p;
-
-	while (n > 0) {
-		ssize_t w = write(fd, c, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return em_error_errno(err, EM_EIO, errno, "store: write "
-			                      "%s", what);
-		c += w;
-		n -= (size_t)w;
-	}
-	return EM_OK;
-}
-
 static enum em_status dir_put_buf(struct em_store *st, const char *key,
                                   const void *p, size_t n,
                                   struct em_error *err)
@@ -239,7 +203,7 @@ static enum em_status dir_put_buf(struct em_store *st, const char *key,
 		                    tmp);
 		goto cleanup;
 	}
-	rc = write_all(fd, p, n, tmp, err);
+	rc = em_write_all(fd, p, n, tmp, err);
 	if (close(fd) != 0 && rc == EM_OK)
 		rc = em_error_errno(err, EM_EIO, errno, "store: write %s", tmp);
 	if (rc == EM_OK)
@@ -323,7 +287,7 @@ static enum em_status dir_del(struct em_store *st, const char *key,
 	free(parent);
 	parent = strdup(st->dir);
 	if (parent != NULL)
-		rc = fsync_path(parent, O_DIRECTORY, err);
+		rc = em_fsync_path(parent, O_DIRECTORY, err);
 cleanup:
 	free(parent);
 	free(path);
