@@ -1,6 +1,6 @@
 /*
  * gateway_json.c - reading and building the gateway's JSON (json-c) and the
- * base64 of keys and values (OpenSSL's EVP_EncodeBlock/EVP_DecodeBlock).
+ * base64 of keys and values (base64.h).
  *
  * The gateway speaks protobuf's JSON mapping: 64-bit integers are quoted
  * decimal strings, zero values are left out, bytes are padded base64.
@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
+#include "etcd-medic/base64.h"
 
 /* Looks key up; false when it is missing or null (both mean zero). */
 static bool field(json_object *o, const char *key, json_object **v)
@@ -165,24 +165,14 @@ bool gwj_object(json_object *o, const char *key, json_object **out)
 /* Decodes padded base64 s of length n into a new NUL-ended buffer. */
 static bool b64_decode(const char *s, size_t n, uint8_t **out, size_t *len)
 {
-	size_t pad = 0;
-	uint8_t *p;
-	int got;
+	uint8_t *p = malloc(EM_B64_DECODED_MAX(n) + 1);
 
-	if (n % 4 != 0 || n > INT_MAX)
-		return false;
-	p = malloc(n / 4 * 3 + 1);
 	if (p == NULL)
 		return false;
-	got = EVP_DecodeBlock(p, (const unsigned char *)s, (int)n);
-	if (got < 0) {
+	if (!em_b64_decode(p, len, s, n)) {
 		free(p);
 		return false;
 	}
-	/* EVP_DecodeBlock counts the zero bytes that the padding stands for. */
-	while (pad < 2 && pad < n && s[n - 1 - pad] == '=')
-		pad++;
-	*len = (size_t)got - pad;
 	p[*len] = '\0';
 	*out = p;
 	return true;
@@ -250,14 +240,14 @@ json_object *gwj_new_b64(const uint8_t *p, size_t n)
 	json_object *v;
 	char *s;
 
-	/* etcd refuses requests over 1.5 MiB anyway; this keeps int safe. */
+	/* etcd refuses requests over 1.5 MiB anyway; this keeps the
+	 * length arithmetic far from overflowing. */
 	if (n > INT_MAX / 2)
 		return NULL;
-	s = malloc((n + 2) / 3 * 4 + 1);
+	s = malloc(EM_B64_ENCODED_LEN(n) + 1);
 	if (s == NULL)
 		return NULL;
-	EVP_EncodeBlock((unsigned char *)s, n > 0 ? p : (const uint8_t *)"",
-	                (int)n);
+	em_b64_encode(s, p, n);
 	v = json_object_new_string(s);
 	free(s);
 	return v;

@@ -2,8 +2,8 @@
  * gateway_snapshot.c - the snapshot stream of etcd's gateway (see
  * em_gw_snapshot in gateway.h), decoded as it arrives: json-c's incremental
  * tokener cuts the newline-delimited messages out of whatever pieces
- * libcurl hands over, OpenSSL's EVP decoder turns each blob back into
- * bytes, and EVP's SHA-256 follows the db to check etcd's own digest.
+ * libcurl hands over, nettle's base64 turns each blob back into bytes,
+ * and nettle's SHA-256 follows the db to check etcd's own digest.
  * Memory stays at one message (about 44 KiB of base64) whatever the size
  * of the db.
  */
@@ -16,11 +16,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
+#include <nettle/sha2.h>
+
+#include "etcd-medic/base64.h"
 
 /* 32 KiB of db (etcd's snapshotSendBufferSize) as base64, with room. */
 #define BLOB_MAX_B64 (64 * 1024)
-#define SHA256_LEN 32
 
 static const struct gw_call snapshot_call = {
 	"snapshot", "/v3/maintenance/snapshot", true
@@ -30,12 +31,12 @@ struct snap {
 	const char *endpoint;
 	const struct em_gw_snapshot_sink *sink;
 	struct json_tokener *tok;
-	EVP_MD_CTX *md;
+	struct sha256_ctx md;
 	uint64_t total;               /* announced by the first message */
 	uint64_t received;
 	bool started;                 /* the first message came */
 	bool have_hash;               /* the last message came */
-	uint8_t hash[SHA256_LEN];
+	uint8_t hash[SHA256_DIGEST_SIZE];
 	uint8_t piece[BLOB_MAX_B64];  /* one decoded blob */
 	struct em_error err;
 	bool failed;
@@ -59,27 +60,13 @@ static bool fail(struct snap *s, enum em_gw_errkind kind, const char *fmt, ...)
 static bool decode_blob(struct snap *s, const char *b64, size_t len,
                         size_t *n)
 {
-	size_t pad = 0;
-	int out;
-
-	if (len > BLOB_MAX_B64 * 3 / 4 || len > INT_MAX)
+	if (len > BLOB_MAX_B64 * 3 / 4)
 		return fail(s, EM_GW_BAD_RESPONSE, "a blob of %zu base64 bytes, "
 		            "above the 32 KiB etcd sends", len);
-	/* One blob is one whole base64 text: decoded in one call, a third
-	 * of the CPU of the streaming decoder (EVP_DecodeUpdate), which
-	 * matters when etcd and etcd-medic share a few cores.  Its length
-	 * counts the padding, taken off here. */
-	if (len % 4 != 0)
+	if (!em_b64_decode(s->piece, n, b64, len))
 		return fail(s, EM_GW_BAD_RESPONSE, "a blob is not base64: %zu "
 		            "characters (after %" PRIu64 " bytes)", len,
 		            s->received);
-	while (pad < 2 && pad < len && b64[len - 1 - pad] == '=')
-		pad++;
-	out = EVP_DecodeBlock(s->piece, (const unsigned char *)b64, (int)len);
-	if (out < 0 || (size_t)out < pad)
-		return fail(s, EM_GW_BAD_RESPONSE, "a blob is not base64 "
-		            "(after %" PRIu64 " bytes)", s->received);
-	*n = (size_t)out - pad;
 	return true;
 }
 
@@ -102,18 +89,16 @@ static bool stream_error(struct snap *s, json_object *e)
 
 static bool take_hash(struct snap *s, const uint8_t *p, size_t n)
 {
-	uint8_t mine[SHA256_LEN];
-	unsigned len = 0;
+	uint8_t mine[SHA256_DIGEST_SIZE];
 
-	if (n != SHA256_LEN)
+	if (n != SHA256_DIGEST_SIZE)
 		return fail(s, EM_GW_BAD_RESPONSE, "the last message holds %zu "
 		            "bytes, not a 32-byte SHA-256", n);
-	if (EVP_DigestFinal_ex(s->md, mine, &len) != 1)
-		return fail(s, EM_GW_OTHER, "SHA-256 failed");
-	if (memcmp(mine, p, SHA256_LEN) != 0)
+	sha256_digest(&s->md, sizeof(mine), mine);
+	if (memcmp(mine, p, SHA256_DIGEST_SIZE) != 0)
 		return fail(s, EM_GW_BAD_RESPONSE, "the db's SHA-256 differs "
 		            "from the one etcd sent: the stream was damaged");
-	memcpy(s->hash, p, SHA256_LEN);
+	memcpy(s->hash, p, SHA256_DIGEST_SIZE);
 	s->have_hash = true;
 	return true;
 }
@@ -130,8 +115,7 @@ static bool take_data(struct snap *s, const uint8_t *p, size_t n,
 		return fail(s, EM_GW_BAD_RESPONSE, "a message of %zu bytes says "
 		            "%" PRIu64 " remain, after %" PRIu64 " of %" PRIu64,
 		            n, remaining, s->received, s->total);
-	if (EVP_DigestUpdate(s->md, p, n) != 1)
-		return fail(s, EM_GW_OTHER, "SHA-256 failed");
+	sha256_update(&s->md, n, p);
 	if (s->sink->write(s->sink->arg, p, n, &s->err) != EM_OK) {
 		s->failed = true;
 		return false;
@@ -225,7 +209,7 @@ static enum em_status finish(struct snap *s, enum em_status rc,
 		               ? ", before etcd's SHA-256" : "");
 	(void)st;
 	info->size = s->total;
-	memcpy(info->sha256, s->hash, SHA256_LEN);
+	memcpy(info->sha256, s->hash, SHA256_DIGEST_SIZE);
 	return EM_OK;
 }
 
@@ -249,9 +233,8 @@ enum em_status em_gw_snapshot(struct em_gw *gw, const char *endpoint,
 	s->endpoint = endpoint;
 	s->sink = sink;
 	s->tok = json_tokener_new_ex(8);
-	s->md = EVP_MD_CTX_new();
-	if (s->tok == NULL || s->md == NULL ||
-	    EVP_DigestInit_ex(s->md, EVP_sha256(), NULL) != 1) {
+	sha256_init(&s->md);
+	if (s->tok == NULL) {
 		rc = gw_nomem(&snapshot_call, err);
 		goto cleanup;
 	}
@@ -261,7 +244,6 @@ enum em_status em_gw_snapshot(struct em_gw *gw, const char *endpoint,
 cleanup:
 	if (s != NULL) {
 		json_tokener_free(s->tok);
-		EVP_MD_CTX_free(s->md);
 		free(s);
 	}
 	json_object_put(req);

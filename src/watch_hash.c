@@ -24,7 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
+#include <nettle/sha2.h>
 
 /* Keys per range page: a page's answer stays small (the watch's client
  * refuses answers above 8 MiB), and is halved when one is too big. */
@@ -198,7 +198,7 @@ static void be64(uint8_t *p, uint64_t v)
 }
 
 /* Everything two members must agree on about a key at one revision. */
-static bool feed(EVP_MD_CTX *c, const struct em_kv *kv)
+static void feed(struct sha256_ctx *c, const struct em_kv *kv)
 {
 	uint8_t h[48];
 
@@ -208,9 +208,9 @@ static bool feed(EVP_MD_CTX *c, const struct em_kv *kv)
 	be64(h + 24, (uint64_t)kv->version);
 	be64(h + 32, (uint64_t)kv->lease);
 	be64(h + 40, kv->value_len);
-	return EVP_DigestUpdate(c, h, sizeof(h)) == 1 &&
-	       EVP_DigestUpdate(c, kv->key, kv->key_len) == 1 &&
-	       EVP_DigestUpdate(c, kv->value, kv->value_len) == 1;
+	sha256_update(c, sizeof(h), h);
+	sha256_update(c, kv->key_len, kv->key);
+	sha256_update(c, kv->value_len, kv->value);
 }
 
 /* key + "\0": the first key after key. */
@@ -238,7 +238,7 @@ struct slice {
 };
 
 /* One page into the digest; d->last gets where the next page starts. */
-static enum em_status digest_page(const struct slice *s, EVP_MD_CTX *c,
+static enum em_status digest_page(const struct slice *s, struct sha256_ctx *c,
                                   struct em_range_req *q, struct digest *d,
                                   struct em_error *err)
 {
@@ -254,12 +254,10 @@ static enum em_status digest_page(const struct slice *s, EVP_MD_CTX *c,
 	}
 	if (st != EM_OK)
 		return st;
-	for (size_t i = 0; i < r.n && st == EM_OK; i++) {
-		if (!feed(c, &r.kvs[i]))
-			st = em_error_set(err, EM_ENOMEM, "sha256 failed");
-		d->n++;
-	}
-	if (st == EM_OK && r.n > 0) {
+	for (size_t i = 0; i < r.n; i++)
+		feed(c, &r.kvs[i]);
+	d->n += r.n;
+	if (r.n > 0) {
 		free(d->last);
 		d->last = successor(r.kvs[r.n - 1].key, r.kvs[r.n - 1].key_len);
 		d->last_len = r.kvs[r.n - 1].key_len;
@@ -271,7 +269,7 @@ static enum em_status digest_page(const struct slice *s, EVP_MD_CTX *c,
 	return st;
 }
 
-static enum em_status digest_loop(const struct slice *s, EVP_MD_CTX *c,
+static enum em_status digest_loop(const struct slice *s, struct sha256_ctx *c,
                                   struct digest *d, struct em_error *err)
 {
 	struct em_range_req q;
@@ -307,20 +305,14 @@ static enum em_status digest_loop(const struct slice *s, EVP_MD_CTX *c,
 static enum em_status digest_range(const struct slice *s, struct digest *d,
                                    struct em_error *err)
 {
-	EVP_MD_CTX *c = EVP_MD_CTX_new();
-	unsigned int len = 0;
+	struct sha256_ctx c;
 	enum em_status st;
 
 	memset(d, 0, sizeof(*d));
-	if (c == NULL || EVP_DigestInit_ex(c, EVP_sha256(), NULL) != 1) {
-		st = em_error_set(err, EM_ENOMEM, "sha256 failed");
-		goto cleanup;
-	}
-	st = digest_loop(s, c, d, err);
-	if (st == EM_OK && EVP_DigestFinal_ex(c, d->sum, &len) != 1)
-		st = em_error_set(err, EM_ENOMEM, "sha256 failed");
-cleanup:
-	EVP_MD_CTX_free(c);
+	sha256_init(&c);
+	st = digest_loop(s, &c, d, err);
+	if (st == EM_OK)
+		sha256_digest(&c, sizeof(d->sum), d->sum);
 	return st;
 }
 

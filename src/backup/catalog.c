@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
+#include <nettle/sha2.h>
 #include <zstd.h>
 
 #include "etcd-medic/log.h"
@@ -170,7 +170,7 @@ struct verifier {
 	ZSTD_DCtx *z;
 	uint8_t *zbuf;
 	size_t zcap;
-	EVP_MD_CTX *obj_md, *db_md;
+	struct sha256_ctx obj_md, db_md;
 	uint64_t obj_size, raw_size;
 	uint8_t hold[HASH_LEN];       /* the last bytes: etcd's hash */
 	size_t held;
@@ -182,15 +182,15 @@ static void db_feed(struct verifier *v, const uint8_t *p, size_t n)
 	size_t out;
 
 	if (n >= HASH_LEN) {
-		EVP_DigestUpdate(v->db_md, v->hold, v->held);
-		EVP_DigestUpdate(v->db_md, p, n - HASH_LEN);
+		sha256_update(&v->db_md, v->held, v->hold);
+		sha256_update(&v->db_md, n - HASH_LEN, p);
 		memcpy(v->hold, p + n - HASH_LEN, HASH_LEN);
 		v->held = HASH_LEN;
 		return;
 	}
 	if (v->held + n > HASH_LEN) {
 		out = v->held + n - HASH_LEN;
-		EVP_DigestUpdate(v->db_md, v->hold, out);
+		sha256_update(&v->db_md, out, v->hold);
 		memmove(v->hold, v->hold + out, v->held - out);
 		v->held -= out;
 	}
@@ -224,7 +224,7 @@ static enum em_status from_store(void *arg, const uint8_t *p, size_t n,
 	ZSTD_inBuffer in = { p, n, 0 };
 	enum em_status rc = EM_OK;
 
-	EVP_DigestUpdate(v->obj_md, p, n);
+	sha256_update(&v->obj_md, n, p);
 	v->obj_size += n;
 	if (v->z == NULL)
 		return raw_out(v, p, n, err);
@@ -245,9 +245,8 @@ static enum em_status sums_agree(struct verifier *v, struct em_error *err)
 {
 	uint8_t d[HASH_LEN];
 	char h[65];
-	unsigned len;
 
-	EVP_DigestFinal_ex(v->obj_md, d, &len);
+	sha256_digest(&v->obj_md, HASH_LEN, d);
 	hex_of(d, HASH_LEN, h);
 	if (v->obj_size != v->m->object_size ||
 	    strcmp(h, v->m->object_sha256) != 0)
@@ -260,7 +259,7 @@ static enum em_status sums_agree(struct verifier *v, struct em_error *err)
 		return em_error_set(err, EM_EFORMAT, "the db has %" PRIu64
 		                    " bytes, the manifest says %" PRIu64,
 		                    v->raw_size - v->held, v->m->db_size);
-	EVP_DigestFinal_ex(v->db_md, d, &len);
+	sha256_digest(&v->db_md, HASH_LEN, d);
 	hex_of(d, HASH_LEN, h);
 	if (memcmp(d, v->hold, HASH_LEN) != 0)
 		return em_error_set(err, EM_EFORMAT, "the db's SHA-256 differs "
@@ -301,12 +300,8 @@ static enum em_status verifier_init(struct verifier *v, const char *spool,
 	memset(v, 0, sizeof(*v));
 	v->m = m;
 	v->fd = -1;
-	v->obj_md = EVP_MD_CTX_new();
-	v->db_md = EVP_MD_CTX_new();
-	if (v->obj_md == NULL || v->db_md == NULL ||
-	    EVP_DigestInit_ex(v->obj_md, EVP_sha256(), NULL) != 1 ||
-	    EVP_DigestInit_ex(v->db_md, EVP_sha256(), NULL) != 1)
-		return em_error_set(err, EM_ENOMEM, "backup: out of memory");
+	sha256_init(&v->obj_md);
+	sha256_init(&v->db_md);
 	if (strcmp(m->compression, "zstd") == 0) {
 		v->zcap = ZSTD_DStreamOutSize();
 		v->zbuf = malloc(v->zcap);
@@ -328,8 +323,6 @@ static void verifier_free(struct verifier *v, bool keep)
 		free(v->path);
 	ZSTD_freeDCtx(v->z);
 	free(v->zbuf);
-	EVP_MD_CTX_free(v->obj_md);
-	EVP_MD_CTX_free(v->db_md);
 }
 
 enum em_status em_backup_verify(struct em_store *st, const char *spool_dir,

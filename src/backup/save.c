@@ -22,7 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
+#include <nettle/sha2.h>
 #include <zstd.h>
 
 #include "etcd-medic/durable.h"
@@ -38,7 +38,7 @@ struct saver {
 	ZSTD_CCtx *z;
 	uint8_t *zbuf;
 	size_t zcap;
-	EVP_MD_CTX *md;               /* of the object's bytes */
+	struct sha256_ctx md;         /* of the object's bytes */
 	uint64_t obj_size;
 	uint64_t raw_written, raw_started, obj_written, obj_started;
 };
@@ -71,8 +71,7 @@ static enum em_status obj_write(struct saver *s, const uint8_t *p, size_t n,
 
 	if (n == 0)
 		return EM_OK;
-	if (EVP_DigestUpdate(s->md, p, n) != 1)
-		return em_error_set(err, EM_EIO, "backup: SHA-256 failed");
+	sha256_update(&s->md, n, p);
 	s->obj_size += n;
 	rc = em_write_all(s->obj_fd, p, n, s->obj_path, err);
 	if (rc == EM_OK)
@@ -114,8 +113,7 @@ static enum em_status sink_write(void *arg, const uint8_t *p, size_t n,
 	if (s->z != NULL)
 		return compress(s, p, n, false, err);
 	/* The spool is the object: only count and hash it. */
-	if (EVP_DigestUpdate(s->md, p, n) != 1)
-		return em_error_set(err, EM_EIO, "backup: SHA-256 failed");
+	sha256_update(&s->md, n, p);
 	s->obj_size += n;
 	return EM_OK;
 }
@@ -131,8 +129,7 @@ static enum em_status rewind_all(struct saver *s, struct em_error *err)
 		                      "truncate the spool");
 	if (s->z != NULL)
 		ZSTD_CCtx_reset(s->z, ZSTD_reset_session_only);
-	if (EVP_DigestInit_ex(s->md, EVP_sha256(), NULL) != 1)
-		return em_error_set(err, EM_EIO, "backup: SHA-256 failed");
+	sha256_init(&s->md);
 	return EM_OK;
 }
 
@@ -151,7 +148,6 @@ static void saver_free(struct saver *s)
 	free(s->raw_path);
 	ZSTD_freeCCtx(s->z);
 	free(s->zbuf);
-	EVP_MD_CTX_free(s->md);
 }
 
 static enum em_status saver_init(struct saver *s, const char *spool,
@@ -163,9 +159,7 @@ static enum em_status saver_init(struct saver *s, const char *spool,
 	memset(s, 0, sizeof(*s));
 	s->o = o;
 	s->raw_fd = s->obj_fd = -1;
-	s->md = EVP_MD_CTX_new();
-	if (s->md == NULL)
-		return em_error_set(err, EM_ENOMEM, "backup: out of memory");
+	sha256_init(&s->md);
 	rc = spool_create(spool, ".db", &s->raw_fd, &s->raw_path, err);
 	if (rc != EM_OK || !o->compress) {
 		s->obj_fd = s->raw_fd;
@@ -279,7 +273,6 @@ static enum em_status seal(struct saver *s,
                            struct em_manifest *m, struct em_error *err)
 {
 	uint8_t d[HASH_LEN];
-	unsigned len = 0;
 	enum em_status rc;
 
 	rc = sink_write(s, info->sha256, HASH_LEN, err);
@@ -290,8 +283,7 @@ static enum em_status seal(struct saver *s,
 	if (fsync(s->obj_fd) != 0)
 		return em_error_errno(err, EM_EIO, errno, "backup: fsync %s",
 		                      s->obj_path);
-	if (EVP_DigestFinal_ex(s->md, d, &len) != 1)
-		return em_error_set(err, EM_EIO, "backup: SHA-256 failed");
+	sha256_digest(&s->md, HASH_LEN, d);
 	hex_of(d, HASH_LEN, m->object_sha256);
 	hex_of(info->sha256, HASH_LEN, m->db_sha256);
 	m->object_size = s->obj_size;

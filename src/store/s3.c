@@ -23,13 +23,11 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
-#include <openssl/evp.h>
+#include <nettle/sha2.h>
 
 #include "etcd-medic/log.h"
 #include "s3_xml.h"
 
-#define EMPTY_SHA256 \
-	"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 #define ANSWER_MAX (4u << 20)
 #define ATTEMPTS 3
 #define MAX_PARTS 10000
@@ -231,23 +229,19 @@ static void hex(const unsigned char *d, size_t n, char *out)
 		sprintf(out + 2 * i, "%02x", d[i]);
 }
 
-static bool payload_hash(const struct req *r, char out[65])
+static void payload_hash(const struct req *r, char out[65])
 {
-	unsigned char d[32];
-	unsigned len = 0;
+	struct sha256_ctx c;
+	unsigned char d[SHA256_DIGEST_SIZE];
 
 	if (r->fd >= 0) {
 		strcpy(out, "UNSIGNED-PAYLOAD");
-		return true;
+		return;
 	}
-	if (r->body == NULL || r->body_len == 0) {
-		strcpy(out, EMPTY_SHA256);
-		return true;
-	}
-	if (EVP_Digest(r->body, r->body_len, d, &len, EVP_sha256(), NULL) != 1)
-		return false;
-	hex(d, 32, out);
-	return true;
+	sha256_init(&c);
+	sha256_update(&c, r->body_len, (const uint8_t *)r->body);
+	sha256_digest(&c, sizeof(d), d);
+	hex(d, sizeof(d), out);
 }
 
 static struct curl_slist *headers(const struct s3 *s, const struct req *r)
@@ -256,8 +250,7 @@ static struct curl_slist *headers(const struct s3 *s, const struct req *r)
 	char line[128], hash[65];
 	char *tok = NULL;
 
-	if (!payload_hash(r, hash))
-		return NULL;
+	payload_hash(r, hash);
 	snprintf(line, sizeof(line), "x-amz-content-sha256: %s", hash);
 	if ((h = curl_slist_append(NULL, line)) == NULL)
 		return NULL;

@@ -64,33 +64,40 @@ class Peak:
 
 FLOOR_C = r"""
 #include <curl/curl.h>
-#include <signal.h>
 #include <unistd.h>
-int main(int argc, char **argv)
+int main(void)
 {
-	(void)argv;
-	if (argc > 1)
-		curl_global_init(CURL_GLOBAL_DEFAULT);
-	write(1, "r", 1);
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	if (write(1, "r", 1) != 1)
+		return 1;
 	pause();
 	return 0;
 }
 """
 
+DEBIAN_LIBCURL = "/usr/lib/x86_64-linux-gnu/libcurl.so.4"
+
 
 def library_floor(work):
-    """VmRSS of a program that does nothing but load Debian's libcurl, and
-    one that also runs curl_global_init: the floor any sidecar built on
-    this libcurl stands on, measured in the same run."""
+    """VmRSS of a program that does nothing but load libcurl and run
+    curl_global_init: with Debian's libcurl package (OpenSSL, libssh2,
+    LDAP, RTMP, Kerberos), and with the minimal static libcurl etcd-medic
+    links (tests/lib/libcurl.sh), measured in the same run."""
     os.makedirs(work, exist_ok=True)
-    src, exe = os.path.join(work, "floor.c"), os.path.join(work, "floor")
+    src = os.path.join(work, "floor.c")
     with open(src, "w") as f:
         f.write(FLOOR_C)
-    subprocess.run(["cc", "-O2", "-o", exe, src, "-Wl,--no-as-needed", "-lcurl"],
-                   check=True)
+    prefix = os.path.join(HERE, "..", "..", ".deps", "curl")
+    inc = "-I" + os.path.join(prefix, "include")
+    links = {"minimal": [os.path.join(prefix, "lib", "libcurl.a"), "-lgnutls",
+                         "-lnettle", "-lpthread"]}
+    if os.path.exists(DEBIAN_LIBCURL):
+        links["debian"] = [DEBIAN_LIBCURL]
     out = {}
-    for name, argv in (("loaded", [exe]), ("initialised", [exe, "init"])):
-        pr = subprocess.Popen(argv, stdout=subprocess.PIPE)
+    for name, libs in links.items():
+        exe = os.path.join(work, "floor-" + name)
+        subprocess.run(["cc", "-O2", inc, "-o", exe, src] + libs, check=True)
+        pr = subprocess.Popen([exe], stdout=subprocess.PIPE)
         try:
             pr.stdout.read(1)
             out[name] = mem(pr.pid)["VmRSS"]
@@ -160,9 +167,14 @@ def main():
     print("  idle:  VmRSS %.1f MiB, RssAnon %.1f MiB   (goal: resident <= 8 MiB)" % (
         idle["VmRSS"] / 1024, idle["RssAnon"] / 1024))
     fl = res["floor"]
-    print("         reference, same run: a program that only loads libcurl %.1f MiB, "
-          "and calls curl_global_init %.1f MiB;" % (fl["loaded"] / 1024, fl["initialised"] / 1024))
-    print("         serve / initialised libcurl = %.2f" % (idle["VmRSS"] / fl["initialised"]))
+    print("         reference, same run: a program that only loads libcurl and calls "
+          "curl_global_init:")
+    print("           with the minimal libcurl etcd-medic links: %.1f MiB" % (fl["minimal"] / 1024))
+    if "debian" in fl:
+        print("           with Debian's libcurl4 package:          %.1f MiB "
+              "(serve / this = %.2f)" % (fl["debian"] / 1024, idle["VmRSS"] / fl["debian"]))
+    else:
+        print("           (Debian's libcurl4 is not installed: apt-get install libcurl4)")
     print("  heal:  peak RssAnon %.1f MiB             (goal: <= 16 MiB)" % (res["heal"] / 1024))
     if "validate" in res:
         print("  full validation of a %d MiB db (verdict %s): peak RssAnon %.1f MiB "

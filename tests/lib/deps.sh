@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # tests/lib/deps.sh - installs, with apt-get, the Debian 12 packages that
 # building and testing etcd-medic need and that are missing.  Idempotent;
-# prints nothing when everything is there.
+# prints nothing when everything is there.  Then builds the libcurl that
+# etcd-medic links (libcurl.sh; quiet when built already).
 #
 # usage: tests/lib/deps.sh [build|test|demo]   (default: test)
 set -euo pipefail
 
-build=(meson ninja-build pkg-config gcc libc6-dev
-       libcurl4-openssl-dev libssl-dev libjson-c-dev libyaml-dev
+# The libcurl etcd-medic links is built from Debian's curl source
+# (tests/lib/libcurl.sh, run at the end): dpkg-dev and make for that,
+# GnuTLS and nettle for its TLS and for etcd-medic's SHA-256 and base64.
+build=(meson ninja-build pkg-config gcc libc6-dev make dpkg-dev
+       libgnutls28-dev nettle-dev libjson-c-dev libyaml-dev
        libmicrohttpd-dev check libzstd-dev)
 # Real etcd for every test that involves etcd; Go and Debian's packaged
 # bbolt and etcd sources for the reference checkers; clang with its
@@ -38,14 +42,16 @@ for p in "${want[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
 		missing+=("$p")
 done
-((${#missing[@]} == 0)) && exit 0
-
-if ((EUID != 0)); then
-	echo "deps.sh: missing packages: ${missing[*]}" >&2
-	echo "deps.sh: run as root, or: sudo apt-get install ${missing[*]}" >&2
-	exit 1
-fi
-echo "deps.sh: installing ${missing[*]}" >&2
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq >&2
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+install() {
+	if ((EUID != 0)); then
+		echo "deps.sh: missing packages: $*" >&2
+		echo "deps.sh: run as root, or: sudo apt-get install $*" >&2
+		exit 1
+	fi
+	echo "deps.sh: installing $*" >&2
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq >&2
+	apt-get install -y -qq --no-install-recommends "$@" >&2
+}
+((${#missing[@]} == 0)) || install "${missing[@]}"
+"$(dirname "${BASH_SOURCE[0]}")/libcurl.sh"
