@@ -240,9 +240,8 @@ json_object *gwj_new_b64(const uint8_t *p, size_t n)
 	json_object *v;
 	char *s;
 
-	/* etcd refuses requests over 1.5 MiB anyway; this keeps the
-	 * length arithmetic far from overflowing. */
-	if (n > INT_MAX / 2)
+	/* etcd refuses requests over 1.5 MiB anyway. */
+	if (n > EM_B64_ENCODE_MAX)
 		return NULL;
 	s = malloc(EM_B64_ENCODED_LEN(n) + 1);
 	if (s == NULL)

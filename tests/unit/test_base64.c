@@ -28,7 +28,7 @@ START_TEST(vectors)
 		size_t len = strlen(rfc[i][0]);
 
 		memset(enc, 'x', sizeof(enc));
-		em_b64_encode(enc, (const uint8_t *)rfc[i][0], len);
+		ck_assert(em_b64_encode(enc, (const uint8_t *)rfc[i][0], len));
 		ck_assert_str_eq(enc, rfc[i][1]);
 		ck_assert_uint_eq(strlen(enc), EM_B64_ENCODED_LEN(len));
 		ck_assert(em_b64_decode(dec, &n, rfc[i][1], strlen(rfc[i][1])));
@@ -36,7 +36,7 @@ START_TEST(vectors)
 		ck_assert_mem_eq(dec, rfc[i][0], len);
 	}
 	/* The other alphabet positions, 62 and 63, and a NUL byte. */
-	em_b64_encode(enc, (const uint8_t *)"\xfb\xff\x00", 3);
+	ck_assert(em_b64_encode(enc, (const uint8_t *)"\xfb\xff\x00", 3));
 	ck_assert_str_eq(enc, "+/8A");
 }
 END_TEST
@@ -50,7 +50,7 @@ START_TEST(round_trip)
 	for (size_t i = 0; i < sizeof(src); i++)
 		src[i] = (uint8_t)(i * 7 + 3);
 	for (size_t len = 0; len <= sizeof(src); len++) {
-		em_b64_encode(enc, src, len);
+		ck_assert(em_b64_encode(enc, src, len));
 		ck_assert(em_b64_decode(dec, &n, enc, strlen(enc)));
 		ck_assert_uint_eq(n, len);
 		ck_assert_mem_eq(dec, src, len);
@@ -63,10 +63,12 @@ START_TEST(refused)
 	static const char *const bad[] = {
 		"Zg=", "Zg", "Z", "Zm9vY", "Zg===", "Z===", "====", "Zg=a",
 		"Zm9=Yg==", "Zm9v!mFy", "Zm9v-mFy", "Zm9v_mFy", "Zm9vYmF\x80",
+		"=Zm9", "Z=g=", "Zm 9v   ", " Zm9v   ", "Zm9v    ", "\nZm9vYmE",
 	};
 	uint8_t dec[16];
 	size_t n;
 
+	ck_assert(!em_b64_encode(NULL, NULL, EM_B64_ENCODE_MAX + 1));
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		ck_assert_msg(!em_b64_decode(dec, &n, bad[i], strlen(bad[i])),
 		              "accepted \"%s\"", bad[i]);
