@@ -10,6 +10,7 @@
 
 #include <curl/curl.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -194,6 +195,7 @@ static void *worker(void *arg)
 	state_metric(state);
 	pthread_mutex_unlock(&sc->mu);
 	em_watch_kick(sc->watch);
+	malloc_trim(0);   /* what the run freed, back to the kernel */
 	return NULL;
 }
 

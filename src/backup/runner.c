@@ -14,6 +14,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -454,6 +455,8 @@ static void *run(void *arg)
 		}
 		if (slot != 0)
 			try_slot(r, gw, slot, now);
+		if (req || slot != 0)
+			malloc_trim(0);   /* the snapshot's memory, back */
 		pthread_mutex_lock(&r->mu);
 		r->busy = false;
 	}

@@ -158,18 +158,20 @@ class Pod:
 
 
 class Pods:
-    def __init__(self, n, work, build, watch_interval="1s"):
+    def __init__(self, n, work, build, watch_interval="1s", tls=False, extra=()):
+        """tls: etcd serves clients and peers over TLS with client
+        certificates; extra: more top-level lines of serve's config."""
         self.medic = find_binary(build, "etcd-medic")
         self.launch = find_binary(build, "etcd-medic-launch")
         shutil.rmtree(work, ignore_errors=True)   # a dir of our own
-        self.c = Cluster(n, work, self.medic)
+        self.c = Cluster(n, work, self.medic, tls=tls)
         ports = free_ports(n)
         self.pods = []
         for m, port in zip(self.c.members, ports):
             m.write_medic_config(
                 [x.client_url for x in self.c.members],
                 extra=["listen: 127.0.0.1:%d" % port,
-                       "watch:", "  interval: %s" % watch_interval],
+                       "watch:", "  interval: %s" % watch_interval] + list(extra),
                 **{"promote-timeout": "300s"})
             self.pods.append(Pod(self, m, port))
 
