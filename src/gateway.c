@@ -3,7 +3,9 @@
  * gateway.h): one libcurl easy handle per client (its connections are kept
  * alive between calls), endpoint failover, the auth token, and typing
  * etcd's errors from the JSON body.  The calls themselves are in
- * gateway_calls.c.
+ * gateway_calls.c.  One call, the snapshot, can also go to etcd's gRPC
+ * over HTTP/2 (gw_call.grpc): the gateway's JSON and base64 cost etcd and
+ * etcd-medic twice the CPU of the db's bytes themselves.
  */
 #include "gateway_priv.h"
 
@@ -12,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <curl/curl.h>
 
@@ -33,6 +36,14 @@ struct gw_buf {
 	bool too_big;
 };
 
+/* What the headers and trailers of a gRPC answer said. */
+struct gw_grpc {
+	bool on;                 /* a gRPC call is under way */
+	bool is_grpc;            /* Content-Type: application/grpc */
+	int status;              /* grpc-status; -1 until it comes */
+	char message[256];       /* grpc-message, percent-decoded */
+};
+
 struct em_gw {
 	char **endpoints;
 	size_t n_endpoints;
@@ -46,6 +57,7 @@ struct em_gw {
 	struct gw_buf answer;
 	char answered[GW_URL_BUF]; /* the URL of the last answer, for messages */
 	struct gw_stream *stream;  /* set during gw_request_stream */
+	struct gw_grpc grpc;       /* of the gRPC call under way */
 };
 
 static const char *const kind_names[] = {
@@ -320,7 +332,7 @@ static size_t on_stream_data(char *data, size_t size, size_t nmemb, void *arg)
 	long http = 0;
 
 	curl_easy_getinfo(gw->curl, CURLINFO_RESPONSE_CODE, &http);
-	if (http != 200)
+	if (http != 200 || (gw->grpc.on && !gw->grpc.is_grpc))
 		return on_data(data, size, nmemb, &gw->answer);
 	if (!gw->stream->on_body(gw->stream->arg, data, size * nmemb)) {
 		gw->stream->aborted = true;
@@ -333,8 +345,6 @@ static bool stream_began(struct em_gw *gw)
 {
 	long http = 0;
 
-	if (gw->stream == NULL)
-		return false;
 	curl_easy_getinfo(gw->curl, CURLINFO_RESPONSE_CODE, &http);
 	return http == 200;
 }
@@ -364,6 +374,68 @@ static bool stream_options(struct em_gw *gw, bool on)
 	ok &= curl_easy_setopt(c, CURLOPT_BUFFERSIZE,
 	                       on ? STREAM_BUFFER : (long)CURL_MAX_WRITE_SIZE) ==
 	      CURLE_OK;
+	return ok;
+}
+
+/* The headers of a gRPC answer, and its trailers after the body: only
+ * the content type and the status matter. */
+static size_t on_grpc_header(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct em_gw *gw = arg;
+	size_t n = size * nmemb, name, v;
+	char *msg;
+	int len;
+
+	for (name = 0; name < n && data[name] != ':'; name++)
+		;
+	if (name == n)
+		return n;     /* the status line, or the blank line */
+	for (v = name + 1; v < n && (data[v] == ' ' || data[v] == '\t'); v++)
+		;
+	while (n > v && (data[n - 1] == '\r' || data[n - 1] == '\n' ||
+	                 data[n - 1] == ' '))
+		n--;
+	len = (int)(n - v < 255 ? n - v : 255);
+	if (name == 12 && strncasecmp(data, "content-type", 12) == 0)
+		gw->grpc.is_grpc = len >= 16 &&
+		                   strncasecmp(data + v, "application/grpc", 16) == 0;
+	else if (name == 11 && strncasecmp(data, "grpc-status", 11) == 0)
+		gw->grpc.status = len > 0 && len < 6 ? atoi(data + v) : 2;
+	else if (name == 12 && strncasecmp(data, "grpc-message", 12) == 0) {
+		/* Percent-encoded, as gRPC's spec wants. */
+		msg = curl_easy_unescape(gw->curl, data + v, len, NULL);
+		snprintf(gw->grpc.message, sizeof(gw->grpc.message), "%s",
+		         msg != NULL ? msg : "(undecodable message)");
+		curl_free(msg);
+	}
+	return size * nmemb;
+}
+
+/* For a gRPC call: HTTP/2 (by ALPN over TLS, by prior knowledge in the
+ * clear) on a connection of its own, closed after it; back to HTTP/1.1
+ * and shared connections after it. */
+static bool grpc_options(struct em_gw *gw, const char *url, bool on)
+{
+	CURL *c = gw->curl;
+	long version = strncmp(url, "https://", 8) == 0
+	               ? (long)CURL_HTTP_VERSION_2TLS
+	               : (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE;
+	bool ok = true;
+
+	ok &= curl_easy_setopt(c, CURLOPT_HTTP_VERSION,
+	                       on ? version : (long)CURL_HTTP_VERSION_1_1) ==
+	      CURLE_OK;
+	ok &= curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, on ? 1L : 0L) ==
+	      CURLE_OK;
+	ok &= curl_easy_setopt(c, CURLOPT_FORBID_REUSE, on ? 1L : 0L) ==
+	      CURLE_OK;
+	ok &= curl_easy_setopt(c, CURLOPT_HEADERFUNCTION,
+	                       on ? on_grpc_header : NULL) == CURLE_OK;
+	ok &= curl_easy_setopt(c, CURLOPT_HEADERDATA,
+	                       on ? (void *)gw : NULL) == CURLE_OK;
+	memset(&gw->grpc, 0, sizeof(gw->grpc));
+	gw->grpc.on = on;
+	gw->grpc.status = -1;
 	return ok;
 }
 
@@ -633,22 +705,29 @@ static enum em_status judge(struct em_gw *gw, const struct attempt *a,
 }
 
 static struct curl_slist *request_headers(const struct em_gw *gw,
-                                          bool with_token)
+                                          bool with_token, bool grpc)
 {
 	struct curl_slist *h = NULL, *t;
 	char *auth;
 
-	if ((t = curl_slist_append(h, "Content-Type: application/json")) ==
+	if ((t = curl_slist_append(h, grpc ? "Content-Type: application/grpc"
+	                                   : "Content-Type: application/json")) ==
 	    NULL)
 		return NULL;
 	h = t;
+	if (grpc) {
+		if ((t = curl_slist_append(h, "TE: trailers")) == NULL)
+			goto fail;
+		h = t;
+	}
 	/* No "Expect: 100-continue" round trip for larger bodies. */
 	if ((t = curl_slist_append(h, "Expect:")) == NULL)
 		goto fail;
 	h = t;
 	if (!with_token || gw->token == NULL)
 		return h;
-	/* etcd wants the token raw, without "Bearer". */
+	/* etcd wants the token raw, without "Bearer"; its gRPC side reads
+	 * it from the "authorization" metadata too. */
 	if (asprintf(&auth, "Authorization: %s", gw->token) < 0)
 		goto fail;
 	t = curl_slist_append(h, auth);
@@ -661,10 +740,71 @@ fail:
 	return NULL;
 }
 
+/* curl's errors that say the server answered, but not in HTTP/2. */
+static bool not_h2(CURLcode rc)
+{
+	return rc == CURLE_HTTP2 || rc == CURLE_HTTP2_STREAM ||
+	       rc == CURLE_WEIRD_SERVER_REPLY || rc == CURLE_GOT_NOTHING ||
+	       rc == CURLE_UNSUPPORTED_PROTOCOL || rc == CURLE_RECV_ERROR;
+}
+
+/* A gRPC answer: the status in its headers or trailers, which come after
+ * a body the consumer took. */
+static enum em_status judge_grpc(struct em_gw *gw, const struct attempt *a,
+                                 CURLcode rc, struct em_error *err)
+{
+	long http = 0;
+	char text[64];
+
+	curl_easy_getinfo(gw->curl, CURLINFO_RESPONSE_CODE, &http);
+	if (http != 200 || !gw->grpc.is_grpc) {
+		if (rc != CURLE_OK && http == 0 && !not_h2(rc))
+			return transport_error(gw, a, rc, err);
+		excerpt(&gw->answer, text, sizeof(text));
+		return gw_fail(err, EM_GW_NOT_SERVED, "%s on %s: no gRPC answer "
+		               "(HTTP %ld%s%s%s%s)", a->call->name, a->endpoint,
+		               http, rc != CURLE_OK ? ", " : "",
+		               rc != CURLE_OK ? curl_easy_strerror(rc) : "",
+		               text[0] ? ": " : "", text);
+	}
+	if (gw->grpc.status > 0) {
+		/* 12 is UNIMPLEMENTED: an etcd without this method. */
+		if (gw->grpc.status == 12)
+			return gw_fail(err, EM_GW_NOT_SERVED, "%s on %s: etcd: %s "
+			               "(gRPC code 12)", a->call->name,
+			               a->endpoint, gw->grpc.message);
+		return typed_error(a, http, gw->grpc.message, gw->grpc.status,
+		                   err);
+	}
+	if (rc != CURLE_OK)
+		return transport_error(gw, a, rc, err);
+	if (gw->grpc.status < 0)
+		return gw_fail(err, EM_GW_TRANSPORT, "%s on %s: the gRPC answer "
+		               "ended without a status", a->call->name,
+		               a->endpoint);
+	return EM_OK;
+}
+
+/* The body of a request: JSON, or gRPC's empty message (no compression,
+ * length 0), which is all the Snapshot request is. */
+static bool request_body(struct em_gw *gw, const struct attempt *a)
+{
+	static const char empty_grpc[5];
+	bool g = a->call->grpc;
+
+	return curl_easy_setopt(gw->curl, CURLOPT_POSTFIELDSIZE,
+	                        g ? 5L : (long)strlen(a->body)) == CURLE_OK &&
+	       curl_easy_setopt(gw->curl, CURLOPT_POSTFIELDS,
+	                        g ? empty_grpc : a->body) == CURLE_OK;
+}
+
 static enum em_status attempt(struct em_gw *gw, const struct attempt *a,
                               json_object **resp, struct em_error *err)
 {
-	struct curl_slist *headers = request_headers(gw, a->with_token);
+	bool grpc = a->call->grpc;
+	/* Not the authentication a stream's call may need first. */
+	bool streaming = gw->stream != NULL && a->call->stream;
+	struct curl_slist *headers = request_headers(gw, a->with_token, grpc);
 	CURLcode rc;
 	enum em_status st;
 
@@ -675,28 +815,27 @@ static enum em_status attempt(struct em_gw *gw, const struct attempt *a,
 	gw->curl_err[0] = '\0';
 	if (curl_easy_setopt(gw->curl, CURLOPT_URL, a->url) != CURLE_OK ||
 	    curl_easy_setopt(gw->curl, CURLOPT_HTTPHEADER, headers) !=
-	    CURLE_OK ||
-	    curl_easy_setopt(gw->curl, CURLOPT_POSTFIELDSIZE,
-	                     (long)strlen(a->body)) != CURLE_OK ||
-	    curl_easy_setopt(gw->curl, CURLOPT_POSTFIELDS, a->body) !=
-	    CURLE_OK) {
+	    CURLE_OK || !request_body(gw, a) ||
+	    (grpc && !grpc_options(gw, a->url, true))) {
 		st = gw_fail(err, EM_GW_TRANSPORT, "%s on %s: libcurl refused "
 		             "the request options", a->call->name, a->endpoint);
 		goto cleanup;
 	}
-	if (gw->stream != NULL && !stream_options(gw, true)) {
+	if (streaming && !stream_options(gw, true)) {
 		st = gw_fail(err, EM_GW_TRANSPORT, "%s on %s: libcurl refused "
 		             "the stream options", a->call->name, a->endpoint);
 		goto cleanup;
 	}
 	rc = curl_easy_perform(gw->curl);
 	snprintf(gw->answered, sizeof(gw->answered), "%s", a->endpoint);
-	if (rc == CURLE_OK && stream_began(gw))
+	if (grpc)
+		st = judge_grpc(gw, a, rc, err);
+	else if (rc == CURLE_OK && streaming && stream_began(gw))
 		st = EM_OK;   /* the body was the stream consumer's */
 	else
 		st = rc == CURLE_OK ? judge(gw, a, resp, err)
 		                    : transport_error(gw, a, rc, err);
-	if (gw->stream != NULL)
+	if (streaming)
 		stream_options(gw, false);
 	if (gw->answer.cap > GW_KEEP_BUFFER) {
 		free(gw->answer.p);
@@ -704,6 +843,8 @@ static enum em_status attempt(struct em_gw *gw, const struct attempt *a,
 		gw->answer.cap = 0;
 	}
 cleanup:
+	if (grpc)
+		grpc_options(gw, a->url, false);
 	/* The handle must not keep pointers to what is freed here. */
 	curl_easy_setopt(gw->curl, CURLOPT_HTTPHEADER, NULL);
 	curl_easy_setopt(gw->curl, CURLOPT_POSTFIELDS, NULL);
@@ -880,7 +1021,8 @@ enum em_status gw_request(struct em_gw *gw, const char *endpoint,
 		                    "an http:// or https:// URL shorter than "
 		                    "%d bytes", call->name, endpoint,
 		                    EM_GW_URL_MAX);
-	body = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN |
+	body = call->grpc ? "" :
+	       json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN |
 	                                      JSON_C_TO_STRING_NOSLASHESCAPE);
 	if (body == NULL)
 		return gw_nomem(call, err);

@@ -19,6 +19,12 @@ struct gw_call {
 	const char *name;   /* for messages: "member list" */
 	const char *path;   /* "/v3/cluster/member/list" */
 	bool stream;        /* a server stream: its first message is the answer */
+	/* Not the JSON gateway but etcd's gRPC itself, over HTTP/2 (path
+	 * "/etcdserverpb.Maintenance/Snapshot"): the request is an empty
+	 * message, the answer's body gRPC's frames, for a stream only.  A
+	 * server that does not speak gRPC (an HTTP/1.1 proxy, say) gives
+	 * EM_GW_NOT_SERVED. */
+	bool grpc;
 };
 
 /*
@@ -46,7 +52,8 @@ struct gw_stream {
 
 /* gw_request for a stream on one endpoint (no failover: a transfer cut in
  * the middle cannot go on elsewhere).  EM_OK means the answer was 200 and
- * every piece of its body was taken by on_body. */
+ * every piece of its body was taken by on_body (and, for gRPC, its status
+ * was OK).  req is NULL for a gRPC call. */
 enum em_status gw_request_stream(struct em_gw *gw, const char *endpoint,
                                  const struct gw_call *call,
                                  json_object *req, struct gw_stream *s,

@@ -1,12 +1,16 @@
 """faults.py - misbehaving peers for the backup tests, on loopback, stdlib
-only: an HTTP proxy in front of etcd that cuts or damages the snapshot
-stream, and one in front of the S3 server that answers 500 or never
-answers.  Neither is etcd nor S3: each only passes bytes on, or does not.
+only: an HTTP/1 proxy in front of etcd that cuts or damages the JSON
+gateway's snapshot stream (and, speaking no HTTP/2, makes etcd-medic fall
+back to that gateway), one in front of the S3 server that answers 500 or
+never answers, and a TCP relay that cuts or damages whatever etcd sends,
+gRPC's snapshot stream included.  None is etcd nor S3: each only passes
+bytes on, or does not.
 """
 
 import http.client
 import http.server
 import socket
+import socketserver
 import threading
 import time
 
@@ -83,6 +87,72 @@ class Proxy:
             do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_any
 
         self.srv = _Server(("127.0.0.1", 0), Handler)
+        self.port = self.srv.server_address[1]
+        self.url = "http://127.0.0.1:%d" % self.port
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+class _TcpServer(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class TcpRelay:
+    """Relays each connection to target (host, port) byte for byte.  mode,
+    changeable at any time, applies to what the target sends on each
+    connection: "pass"; "cut" (close both sides once `at` bytes went
+    through); "flip" (invert the byte at offset `at`).  Connections whose
+    answers stay below `at` bytes (etcd-medic's status calls) pass
+    untouched."""
+
+    def __init__(self, target, mode="pass", at=1000000):
+        self.target, self.mode, self.at = target, mode, at
+        relay = self
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self):
+                up = socket.create_connection(relay.target, timeout=60)
+                threading.Thread(target=self.pump_up, args=(up,), daemon=True).start()
+                sent = 0
+                try:
+                    while True:
+                        chunk = up.recv(65536)
+                        if not chunk:
+                            break
+                        mode, at = relay.mode, relay.at
+                        if mode == "cut" and sent + len(chunk) >= at:
+                            self.request.sendall(chunk[:at - sent])
+                            break
+                        if mode == "flip" and sent <= at < sent + len(chunk):
+                            i = at - sent
+                            chunk = chunk[:i] + bytes([chunk[i] ^ 0xff]) + chunk[i + 1:]
+                        self.request.sendall(chunk)
+                        sent += len(chunk)
+                except OSError:
+                    pass
+                finally:
+                    for sock in (up, self.request):
+                        try:
+                            sock.shutdown(socket.SHUT_RDWR)
+                        except OSError:
+                            pass
+                    up.close()
+
+            def pump_up(self, up):
+                try:
+                    while True:
+                        chunk = self.request.recv(65536)
+                        if not chunk:
+                            break
+                        up.sendall(chunk)
+                except OSError:
+                    pass
+
+        self.srv = _TcpServer(("127.0.0.1", 0), Handler)
         self.port = self.srv.server_address[1]
         self.url = "http://127.0.0.1:%d" % self.port
         threading.Thread(target=self.srv.serve_forever, daemon=True).start()

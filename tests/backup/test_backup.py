@@ -53,7 +53,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 sys.path.insert(0, os.path.join(HERE, "..", "heal"))
 sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
 from cluster import Cluster, free_ports  # noqa: E402
-from faults import Proxy  # noqa: E402
+from faults import Proxy, TcpRelay  # noqa: E402
 from pods import Pods  # noqa: E402
 from scenario import Failed, b64, check, log, run  # noqa: E402,F401
 
@@ -283,12 +283,46 @@ def scenario_s3():
         c.close()
 
 
+GATEWAY_FALLBACK = "no gRPC on this endpoint, through the JSON gateway"
+
+
 def scenario_stream():
+    """The snapshot stream cut or damaged on its way, in both framings:
+    gRPC (a TCP relay) and the JSON gateway (an HTTP/1 proxy, which makes
+    etcd-medic fall back to it)."""
     d, c = one_member("stream", mb=4)
-    px = Proxy(("127.0.0.1", int(c.members[0].client_url.rsplit(":", 1)[1])))
+    target = ("127.0.0.1", int(c.members[0].client_url.rsplit(":", 1)[1]))
+    px, tcp = Proxy(target), TcpRelay(target)
     try:
         store = "file://" + os.path.join(d, "store")
         good = save(c, store)
+        # Whole through each: gRPC through the relay, the gateway through
+        # the HTTP/1 proxy, byte for byte the same db.
+        via_grpc = medic("snapshot", "save", "--endpoints", tcp.url, "--to", store, "--json")
+        check(via_grpc.returncode == 0 and GATEWAY_FALLBACK not in via_grpc.stderr,
+              "through the relay: %s" % via_grpc.stderr[-800:])
+        via_json = medic("snapshot", "save", "--endpoints", px.url, "--to", store, "--json")
+        check(via_json.returncode == 0 and GATEWAY_FALLBACK in via_json.stderr,
+              "through the HTTP/1 proxy: %s" % via_json.stderr[-800:])
+        a, b = json.loads(via_grpc.stdout), json.loads(via_json.stdout)
+        check(a["db_sha256"] == b["db_sha256"] == good["db_sha256"] and
+              a["revision"] == b["revision"] == good["revision"],
+              "gRPC and gateway snapshots differ: %s %s %s" % (a, b, good))
+        for i in (a["id"], b["id"]):
+            shutil.rmtree(os.path.join(d, "store", "snapshots", i))
+        # gRPC: cut, then one byte of its bytes flipped.
+        tcp.mode, tcp.at = "cut", 1000000
+        p = medic("snapshot", "save", "--endpoints", tcp.url, "--to", store)
+        check(p.returncode == 1 and "stream ended after" in p.stderr and
+              GATEWAY_FALLBACK not in p.stderr, "cut gRPC stream: %s" % p.stderr[-800:])
+        tcp.mode = "flip"
+        p = medic("snapshot", "save", "--endpoints", tcp.url, "--to", store)
+        check(p.returncode == 1 and GATEWAY_FALLBACK not in p.stderr and
+              any(x in p.stderr for x in ("SHA-256 differs", "stream ended after",
+                                          "not a SnapshotResponse")),
+              "damaged gRPC stream: %s" % p.stderr[-800:])
+        log("damaged gRPC stream: %s" % p.stderr.strip().splitlines()[-1][-200:])
+        # The gateway: cut, then a blob damaged.
         px.mode, px.cut_at = "cut", 1000000
         p = medic("snapshot", "save", "--endpoints", px.url, "--to", store)
         check(p.returncode == 1 and "stream ended after" in p.stderr,
@@ -308,6 +342,7 @@ def scenario_stream():
         check(len(listing(store)) == 2, "the failover's snapshot is not listed")
     finally:
         px.close()
+        tcp.close()
         c.close()
 
 

@@ -16,6 +16,10 @@
  *   auth      one member with auth on (root, GW_PASSWORD; "app" without
  *             roles, password "app") and --auth-token-ttl GW_TOKEN_TTL
  *
+ * Every phase takes a snapshot too: through etcd's gRPC (HTTP/2 by prior
+ * knowledge, or by ALPN over TLS, the token in the metadata), or refused
+ * the way etcd refuses it.
+ *
  * GW_ENDPOINTS is a comma-separated list of client URLs; GW_DEAD_URL is a
  * URL where nothing listens.
  */
@@ -27,6 +31,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <nettle/sha2.h>
 
 #include "etcd-medic/gateway.h"
 #include "etcd-medic/log.h"
@@ -133,6 +139,64 @@ static char *slurp(FILE *f)
 	ck_assert_ptr_nonnull(s);
 	ck_assert_int_eq(pread(fileno(f), s, (size_t)n, 0), n);
 	return s;
+}
+
+/* --- snapshots (every phase) ------------------------------------------- */
+
+struct hashing_sink {
+	struct sha256_ctx md;
+	uint64_t n;
+	unsigned calls;
+};
+
+static enum em_status hash_write(void *arg, const uint8_t *p, size_t n,
+                                 struct em_error *err)
+{
+	struct hashing_sink *h = arg;
+
+	(void)err;
+	sha256_update(&h->md, n, p);
+	h->n += n;
+	h->calls++;
+	return EM_OK;
+}
+
+/* em_gw_snapshot on endpoint into a sink that hashes the db; *hs says
+ * what reached it. */
+static enum em_status snapshot(struct em_gw *gw, const char *endpoint,
+                               struct hashing_sink *hs,
+                               struct em_gw_snapshot_info *info,
+                               struct em_error *err)
+{
+	struct em_gw_snapshot_sink sink = { hash_write, hs };
+
+	memset(hs, 0, sizeof(*hs));
+	sha256_init(&hs->md);
+	return em_gw_snapshot(gw, endpoint, 60000, 10, &sink, info, err);
+}
+
+/* A whole snapshot through gRPC: the bytes the sink got are the db etcd
+ * announced, with etcd's SHA-256, and the log never says the JSON gateway
+ * was used instead.  Returns what was logged meanwhile; free it. */
+static char *snapshot_ok(struct em_gw *gw, const char *endpoint)
+{
+	struct hashing_sink hs;
+	struct em_gw_snapshot_info info;
+	struct em_error err;
+	uint8_t mine[SHA256_DIGEST_SIZE];
+	FILE *log = capture_log(EM_LOG_TEXT);
+	char *text;
+
+	ASSERT_OK(snapshot(gw, endpoint, &hs, &info, &err), err);
+	sha256_digest(&hs.md, sizeof(mine), mine);
+	ck_assert_uint_eq(hs.n, info.size);
+	ck_assert_uint_gt(info.size, 0);
+	ck_assert_uint_eq(info.size % 4096, 0);   /* whole bbolt pages */
+	ck_assert_mem_eq(mine, info.sha256, sizeof(mine));
+	text = slurp(log);
+	ck_assert_msg(strstr(text, "JSON gateway") == NULL, "%s", text);
+	fclose(log);
+	return text;
 }
 
 /* --- cluster ---------------------------------------------------------- */
@@ -699,6 +763,26 @@ static uint64_t learner_id(struct em_gw *gw)
 	return id;
 }
 
+START_TEST(t_snapshot_grpc)
+{
+	struct eps e;
+	struct em_gw *gw = client(&e);
+	struct hashing_sink hs;
+	struct em_gw_snapshot_info info;
+	struct em_error err;
+
+	for (size_t i = 0; i < e.n; i++)
+		free(snapshot_ok(gw, e.v[i]));
+	/* Unary calls go on over HTTP/1.1 on the same client. */
+	put_str(gw, "/gw/after-snapshot", "1");
+	/* Nothing listens: an error, not a fall back to the gateway. */
+	ASSERT_KIND(snapshot(gw, env("GW_DEAD_URL"), &hs, &info, &err), err,
+	            EM_GW_TRANSPORT);
+	ck_assert_uint_eq(hs.calls, 0);
+	em_gw_free(gw);
+}
+END_TEST
+
 START_TEST(t_learner_answers)
 {
 	struct eps e;
@@ -709,6 +793,8 @@ START_TEST(t_learner_answers)
 	struct em_range_req q = { .key = B("/gw/failover"), .key_len = 12 };
 	struct em_range r;
 	struct em_error err;
+	struct hashing_sink hs;
+	struct em_gw_snapshot_info info;
 	uint32_t hash;
 	uint64_t id = learner_id(gw);
 
@@ -728,6 +814,11 @@ START_TEST(t_learner_answers)
 	ASSERT_KIND(em_gw_hash(gw, lurl, &hash, NULL, &err), err,
 	            EM_GW_LEARNER_RPC);
 	ck_assert_ptr_nonnull(strstr(err.msg, "rpc not supported for learner"));
+	/* etcd's gRPC says so in the trailers: typed the same way. */
+	ASSERT_KIND(snapshot(gw, lurl, &hs, &info, &err), err,
+	            EM_GW_LEARNER_RPC);
+	ck_assert_ptr_nonnull(strstr(err.msg, "rpc not supported for learner"));
+	ck_assert_uint_eq(hs.calls, 0);
 	em_gw_free(gw);
 }
 END_TEST
@@ -911,6 +1002,14 @@ static struct em_gw *tls_client(bool ca, bool cert, long timeout_ms)
 	return client_cfg(&cfg);
 }
 
+static const char *tls_endpoint(void)
+{
+	static struct eps e;
+
+	split(env("GW_ENDPOINTS"), &e);
+	return e.v[0];
+}
+
 START_TEST(t_tls_ok)
 {
 	struct em_gw *gw = tls_client(true, true, 5000);
@@ -926,6 +1025,7 @@ START_TEST(t_tls_ok)
 	ck_assert_uint_eq(r.n, 1);
 	ck_assert_str_eq((const char *)r.kvs[0].value, "secret");
 	em_range_free(&r);
+	free(snapshot_ok(gw, tls_endpoint()));
 	em_gw_free(gw);
 }
 END_TEST
@@ -1035,6 +1135,37 @@ START_TEST(t_auth_permission)
 }
 END_TEST
 
+/* A snapshot needs root: the token goes in gRPC's metadata, a refusal
+ * comes in its trailers, an expired token is renewed as for the gateway. */
+START_TEST(t_auth_snapshot)
+{
+	const char *password = env("GW_PASSWORD");
+	long ttl = strtol(env("GW_TOKEN_TTL"), NULL, 10);
+	struct em_gw *gw = auth_client("app", "app");
+	struct hashing_sink hs;
+	struct em_gw_snapshot_info info;
+	struct em_error err;
+	char *text;
+
+	ASSERT_KIND(snapshot(gw, tls_endpoint(), &hs, &info, &err), err,
+	            EM_GW_PERMISSION);
+	ck_assert_uint_eq(hs.calls, 0);
+	em_gw_free(gw);
+	gw = auth_client(NULL, NULL);
+	ASSERT_KIND(snapshot(gw, tls_endpoint(), &hs, &info, &err), err,
+	            EM_GW_AUTH);
+	em_gw_free(gw);
+	gw = auth_client("root", password);
+	free(snapshot_ok(gw, tls_endpoint()));
+	usleep((useconds_t)(ttl * 1000000 + 1500000));
+	text = snapshot_ok(gw, tls_endpoint());
+	ck_assert_msg(strstr(text, "authenticating again") != NULL, "%s", text);
+	ck_assert_ptr_null(strstr(text, password));
+	free(text);
+	em_gw_free(gw);
+}
+END_TEST
+
 START_TEST(t_auth_token_renewal)
 {
 	const char *password = env("GW_PASSWORD");
@@ -1081,6 +1212,7 @@ static void cluster_phase(TCase *tc)
 	tcase_add_test(tc, t_credentials_without_auth);
 	tcase_add_test(tc, t_bad_arguments);
 	tcase_add_test(tc, t_member_errors);
+	tcase_add_test(tc, t_snapshot_grpc);
 	/* Last: it leaves a learner for the next phase. */
 	tcase_add_test(tc, t_learner_add);
 }
@@ -1113,6 +1245,7 @@ static void auth_phase(TCase *tc)
 	tcase_add_test(tc, t_auth_no_user);
 	tcase_add_test(tc, t_auth_permission);
 	tcase_add_test(tc, t_auth_token_renewal);
+	tcase_add_test(tc, t_auth_snapshot);
 }
 
 static const struct {

@@ -9,10 +9,10 @@ set -euo pipefail
 
 # The libcurl etcd-medic links is built from Debian's curl source
 # (tests/lib/libcurl.sh, run at the end): dpkg-dev and make for that,
-# GnuTLS and nettle for its TLS and for etcd-medic's SHA-256; libssl-dev
-# for libcrypto's base64.
+# GnuTLS and nettle for its TLS and for etcd-medic's SHA-256 and base64,
+# nghttp2 for its HTTP/2 (etcd's gRPC snapshot stream).
 build=(meson ninja-build pkg-config gcc libc6-dev make dpkg-dev
-       libgnutls28-dev nettle-dev libssl-dev libjson-c-dev libyaml-dev
+       libgnutls28-dev nettle-dev libnghttp2-dev libjson-c-dev libyaml-dev
        libmicrohttpd-dev check libzstd-dev)
 # Real etcd for every test that involves etcd; Go and Debian's packaged
 # bbolt and etcd sources for the reference checkers; clang with its

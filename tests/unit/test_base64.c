@@ -63,7 +63,7 @@ START_TEST(refused)
 	static const char *const bad[] = {
 		"Zg=", "Zg", "Z", "Zm9vY", "Zg===", "Z===", "====", "Zg=a",
 		"Zm9=Yg==", "Zm9v!mFy", "Zm9v-mFy", "Zm9v_mFy", "Zm9vYmF\x80",
-		"=Zm9", "Z=g=", "Zm 9v   ", " Zm9v   ", "Zm9v    ", "\nZm9vYmE",
+		"=Zm9", "Z=g=",
 	};
 	uint8_t dec[16];
 	size_t n;
