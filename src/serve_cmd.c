@@ -108,6 +108,9 @@ int em_cmd_serve(int argc, char **argv)
 	 * this threshold after the first such free and keep 7 MiB of a
 	 * finished snapshot in its heap for good. */
 	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+	/* Its few threads allocate little and seldom: one heap for all of
+	 * them, rather than one each with its own free space kept. */
+	mallopt(M_ARENA_MAX, 1);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	rc = 1;
 	if (em_metrics_init(EM_VERSION, &err) != EM_OK ||

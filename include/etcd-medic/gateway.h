@@ -1,7 +1,9 @@
 /*
  * gateway.h - a client of etcd's v3 JSON gateway (`/v3/...`, etcd 3.4, 3.5).
  *
- * libcurl for HTTP and TLS, json-c for JSON.  A client holds a list of
+ * libcurl for HTTP and TLS, json-c for JSON; the snapshot stream comes
+ * through etcd's gRPC over HTTP/2 when the endpoint answers it (see
+ * em_gw_snapshot).  A client holds a list of
  * endpoints (client URLs of the cluster's members, or a Service in front of
  * them): calls that any member can answer go to the first endpoint that
  * answers and fail over to the next on a transport error or timeout; calls
@@ -277,14 +279,17 @@ enum em_status em_gw_lease_revoke(struct em_gw *gw, int64_t id,
                                   struct em_error *err);
 
 /*
- * The snapshot of one member's backend (/v3/maintenance/snapshot), a
- * stream of {"result":{"remaining_bytes","blob"}} messages (base64 pieces
- * of the db, at most 32 KiB each), then one whose blob is the SHA-256 of
- * the db.  Decoded as it arrives, in constant memory: each piece of the db
- * goes to sink->write in order; the size announced by the first message,
- * the remaining count of every message and etcd's SHA-256 are all checked.
- * A stream cut or damaged anywhere is an error (sink->write has then seen
- * a part of the db only: the sink must treat what it has as garbage).
+ * The snapshot of one member's backend: etcd's Maintenance.Snapshot, read
+ * through its gRPC over HTTP/2, or, when the endpoint does not answer gRPC
+ * (nothing has reached the sink then), through the JSON gateway's
+ * /v3/maintenance/snapshot.  Either is a stream of messages with
+ * remaining_bytes and a blob (a piece of the db, at most 32 KiB), then one
+ * whose blob is the SHA-256 of the db.  Decoded as it arrives, in constant
+ * memory: each piece of the db goes to sink->write in order; the size
+ * announced by the first message, the remaining count of every message
+ * and etcd's SHA-256 are all checked.  A stream cut or damaged anywhere is
+ * an error (sink->write has then seen a part of the db only: the sink must
+ * treat what it has as garbage).
  *
  * endpoint is required (no failover in the middle of a transfer).
  * timeout_ms bounds the whole transfer (0: none); a transfer that moves no

@@ -92,7 +92,7 @@ def library_floor(work):
     prefix = os.path.join(HERE, "..", "..", ".deps", "curl")
     inc = "-I" + os.path.join(prefix, "include")
     links = {"minimal": [os.path.join(prefix, "lib", "libcurl.a"), "-lgnutls",
-                         "-lnettle", "-lpthread"]}
+                         "-lnettle", "-lnghttp2", "-lpthread"]}
     if os.path.exists(DEBIAN_LIBCURL):
         links["debian"] = [DEBIAN_LIBCURL]
     out = {}
