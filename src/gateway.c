@@ -377,6 +377,21 @@ static bool stream_options(struct em_gw *gw, bool on)
 	return ok;
 }
 
+/* A grpc-status value: a small decimal number, else 2 (UNKNOWN). */
+static int grpc_status(const char *p, size_t n)
+{
+	int v = 0;
+
+	if (n == 0 || n > 4)
+		return 2;
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return 2;
+		v = v * 10 + (p[i] - '0');
+	}
+	return v;
+}
+
 /* The headers of a gRPC answer, and its trailers after the body: only
  * the content type and the status matter. */
 static size_t on_grpc_header(char *data, size_t size, size_t nmemb, void *arg)
@@ -400,7 +415,7 @@ static size_t on_grpc_header(char *data, size_t size, size_t nmemb, void *arg)
 		gw->grpc.is_grpc = len >= 16 &&
 		                   strncasecmp(data + v, "application/grpc", 16) == 0;
 	else if (name == 11 && strncasecmp(data, "grpc-status", 11) == 0)
-		gw->grpc.status = len > 0 && len < 6 ? atoi(data + v) : 2;
+		gw->grpc.status = grpc_status(data + v, (size_t)len);
 	else if (name == 12 && strncasecmp(data, "grpc-message", 12) == 0) {
 		/* Percent-encoded, as gRPC's spec wants. */
 		msg = curl_easy_unescape(gw->curl, data + v, len, NULL);

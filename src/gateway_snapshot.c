@@ -312,14 +312,18 @@ static enum em_status finish(struct snap *s, enum em_status rc,
                              struct em_gw_snapshot_info *info,
                              struct em_error *err)
 {
-	char why[EM_ERROR_MSG_MAX];
+	char why[EM_ERROR_MSG_MAX], head[EM_GW_URL_MAX + 32];
 
 	if (s->failed) {
 		*err = s->err;
 		return err->status;
 	}
 	if (rc != EM_OK && s->started && err->code == EM_GW_TRANSPORT) {
-		snprintf(why, sizeof(why), "%s", err->msg);
+		/* The transport's words without its "snapshot on URL: ". */
+		snprintf(head, sizeof(head), "snapshot on %s: ", s->endpoint);
+		snprintf(why, sizeof(why), "%s", err->msg +
+		         (strncmp(err->msg, head, strlen(head)) == 0
+		          ? strlen(head) : 0));
 		return gw_fail(err, EM_GW_TRANSPORT, "snapshot on %s: the stream "
 		               "ended after %" PRIu64 " of %" PRIu64 " bytes: %s",
 		               s->endpoint, s->received, s->total, why);

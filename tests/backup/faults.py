@@ -20,7 +20,21 @@ class _Server(http.server.ThreadingHTTPServer):
     allow_reuse_address = True
 
 
-class Proxy:
+class _Served:
+    """A server of ours on a free loopback port, in a thread of its own."""
+
+    def _serve(self, server_class, handler):
+        self.srv = server_class(("127.0.0.1", 0), handler)
+        self.port = self.srv.server_address[1]
+        self.url = "http://127.0.0.1:%d" % self.port
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+class Proxy(_Served):
     """Forwards every request to target (host, port).  mode, changeable at
     any time: "pass"; for etcd's snapshot stream, "cut" (close the
     connection after cut_at bytes of the answer) or "flip" (change one
@@ -86,14 +100,7 @@ class Proxy:
 
             do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_any
 
-        self.srv = _Server(("127.0.0.1", 0), Handler)
-        self.port = self.srv.server_address[1]
-        self.url = "http://127.0.0.1:%d" % self.port
-        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.srv.shutdown()
-        self.srv.server_close()
+        self._serve(_Server, Handler)
 
 
 class _TcpServer(socketserver.ThreadingTCPServer):
@@ -101,7 +108,7 @@ class _TcpServer(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
 
 
-class TcpRelay:
+class TcpRelay(_Served):
     """Relays each connection to target (host, port) byte for byte.  mode,
     changeable at any time, applies to what the target sends on each
     connection: "pass"; "cut" (close both sides once `at` bytes went
@@ -152,11 +159,4 @@ class TcpRelay:
                 except OSError:
                     pass
 
-        self.srv = _TcpServer(("127.0.0.1", 0), Handler)
-        self.port = self.srv.server_address[1]
-        self.url = "http://127.0.0.1:%d" % self.port
-        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.srv.shutdown()
-        self.srv.server_close()
+        self._serve(_TcpServer, Handler)
