@@ -755,12 +755,16 @@ fail:
 	return NULL;
 }
 
-/* curl's errors that say the server answered, but not in HTTP/2. */
+/* curl's errors that say the server took the connection, then answered
+ * in something else than HTTP/2 or closed it on HTTP/2's preface (an
+ * HTTP/1 server answers it with an error and closes while curl may still
+ * be sending: a send error). */
 static bool not_h2(CURLcode rc)
 {
 	return rc == CURLE_HTTP2 || rc == CURLE_HTTP2_STREAM ||
 	       rc == CURLE_WEIRD_SERVER_REPLY || rc == CURLE_GOT_NOTHING ||
-	       rc == CURLE_UNSUPPORTED_PROTOCOL || rc == CURLE_RECV_ERROR;
+	       rc == CURLE_UNSUPPORTED_PROTOCOL || rc == CURLE_RECV_ERROR ||
+	       rc == CURLE_SEND_ERROR;
 }
 
 /* A gRPC answer: the status in its headers or trailers, which come after
