@@ -834,10 +834,16 @@ static enum em_status attempt(struct em_gw *gw, const struct attempt *a,
 	gw->curl_err[0] = '\0';
 	if (curl_easy_setopt(gw->curl, CURLOPT_URL, a->url) != CURLE_OK ||
 	    curl_easy_setopt(gw->curl, CURLOPT_HTTPHEADER, headers) !=
-	    CURLE_OK || !request_body(gw, a) ||
-	    (grpc && !grpc_options(gw, a->url, true))) {
+	    CURLE_OK || !request_body(gw, a)) {
 		st = gw_fail(err, EM_GW_TRANSPORT, "%s on %s: libcurl refused "
 		             "the request options", a->call->name, a->endpoint);
+		goto cleanup;
+	}
+	if (grpc && !grpc_options(gw, a->url, true)) {
+		/* -Dlibcurl=system, with a libcurl built without nghttp2. */
+		st = gw_fail(err, EM_GW_NOT_SERVED, "%s on %s: this libcurl "
+		             "speaks no HTTP/2, so no gRPC", a->call->name,
+		             a->endpoint);
 		goto cleanup;
 	}
 	if (streaming && !stream_options(gw, true)) {
