@@ -758,7 +758,9 @@ fail:
 /* curl's errors that say the server took the connection, then answered
  * in something else than HTTP/2 or closed it on HTTP/2's preface (an
  * HTTP/1 server answers it with an error and closes while curl may still
- * be sending: a send error). */
+ * be sending: a send error).  Seen once more: etcd refusing the call at
+ * once (a learner) and resetting the stream before curl read the
+ * status; the gateway then gives etcd's refusal in its own words. */
 static bool not_h2(CURLcode rc)
 {
 	return rc == CURLE_HTTP2 || rc == CURLE_HTTP2_STREAM ||
