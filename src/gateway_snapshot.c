@@ -147,6 +147,19 @@ static bool take_data(struct snap *s, const uint8_t *p, size_t n,
 	return true;
 }
 
+/* One message's blob, whichever the framing: a piece of the db, or,
+ * once the db is complete, its digest. */
+static bool take_blob(struct snap *s, const uint8_t *p, size_t n,
+                      uint64_t remaining)
+{
+	if (s->have_hash)
+		return fail(s, EM_GW_BAD_RESPONSE, "a message after the "
+		            "SHA-256");
+	if (s->started && s->received == s->total)
+		return take_hash(s, p, n);
+	return take_data(s, p, n, remaining);
+}
+
 static bool message(struct snap *s, json_object *o)
 {
 	json_object *r, *e;
@@ -156,9 +169,6 @@ static bool message(struct snap *s, json_object *o)
 
 	if (json_object_object_get_ex(o, "error", &e))
 		return stream_error(s, e);
-	if (s->have_hash)
-		return fail(s, EM_GW_BAD_RESPONSE, "a message after the "
-		            "SHA-256");
 	if (!json_object_object_get_ex(o, "result", &r) ||
 	    !json_object_is_type(r, json_type_object) ||
 	    !gwj_str(r, "blob", &blob) || blob == NULL ||
@@ -167,10 +177,7 @@ static bool message(struct snap *s, json_object *o)
 		            "and blob, after %" PRIu64 " bytes", s->received);
 	if (!decode_blob(s, blob, strlen(blob), &n))
 		return false;
-	/* The db is complete: what follows is its digest. */
-	if (s->started && s->received == s->total)
-		return take_hash(s, s->piece, n);
-	return take_data(s, s->piece, n, remaining);
+	return take_blob(s, s->piece, n, remaining);
 }
 
 /* One SnapshotResponse: header (1) and version (4) are not needed;
@@ -180,17 +187,12 @@ static bool grpc_message(struct snap *s, const uint8_t *p, size_t n)
 	struct em_pb_simple m;
 	size_t bad = 0;
 
-	if (s->have_hash)
-		return fail(s, EM_GW_BAD_RESPONSE, "a message after the "
-		            "SHA-256");
 	if (em_pb_decode_simple(p, n, 1u << 2, 1u << 1 | 1u << 3 | 1u << 4,
 	                        &m, &bad) != 0)
 		return fail(s, EM_GW_BAD_RESPONSE, "a message that is not a "
 		            "SnapshotResponse (bad field at its byte %zu, after "
 		            "%" PRIu64 " bytes)", bad, s->received);
-	if (s->started && s->received == s->total)
-		return take_hash(s, m.bytes[3], m.len[3]);
-	return take_data(s, m.bytes[3], m.len[3], m.u64[2]);
+	return take_blob(s, m.bytes[3], m.len[3], m.u64[2]);
 }
 
 /* A message's prefix is whole: its length, and room for it if it will
