@@ -1,0 +1,3 @@
+module etcd-medic.test/etcd
+
+go 1.24
