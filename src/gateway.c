@@ -211,7 +211,7 @@ static const struct {
 /* gRPC status codes the gateway passes on in "code". */
 enum { GRPC_PERMISSION_DENIED = 7, GRPC_UNAUTHENTICATED = 16 };
 
-static enum em_gw_errkind kind_of(const char *msg, long grpc_code)
+enum em_gw_errkind gw_error_kind(const char *msg, long grpc_code)
 {
 	for (size_t i = 0; i < sizeof(known_errors) / sizeof(known_errors[0]);
 	     i++)
@@ -625,40 +625,11 @@ static enum em_status transport_error(struct em_gw *gw,
 	               a->endpoint, why);
 }
 
-/*
- * An error answer: unary ones are {"error":M,"code":N,"message":M},
- * stream ones {"error":{"grpc_code":N,"message":M,...}}.  False if o is
- * not one.
- */
-static bool error_answer(json_object *o, long http, const char **msg,
-                         long *code)
-{
-	json_object *e, *c = NULL;
-
-	if (!json_object_object_get_ex(o, "error", &e) || e == NULL)
-		return false;
-	if (json_object_is_type(e, json_type_object)) {
-		json_object_object_get_ex(e, "grpc_code", &c);
-		json_object_object_get_ex(e, "message", &e);
-	} else {
-		/* LeaseGrantResponse has an "error" string of its own; a
-		 * gateway error always has a code or a failing status. */
-		json_object_object_get_ex(o, "code", &c);
-		if (c == NULL && http < 300)
-			return false;
-	}
-	*msg = e != NULL && json_object_is_type(e, json_type_string)
-	               ? json_object_get_string(e)
-	               : "(no message)";
-	*code = c != NULL ? (long)json_object_get_int64(c) : 0;
-	return true;
-}
-
 static enum em_status typed_error(const struct attempt *a, long http,
                                   const char *msg, long code,
                                   struct em_error *err)
 {
-	return gw_fail(err, kind_of(msg, code), "%s on %s: etcd: %s (gRPC "
+	return gw_fail(err, gw_error_kind(msg, code), "%s on %s: etcd: %s (gRPC "
 	               "code %ld, HTTP %ld)", a->call->name, a->endpoint, msg,
 	               code, http);
 }
@@ -699,7 +670,7 @@ static enum em_status judge(struct em_gw *gw, const struct attempt *a,
 		               a->call->name, a->endpoint, http,
 		               gw->answer.len, text);
 	}
-	if (error_answer(o, http, &msg, &code)) {
+	if (gwj_error(o, http < 200 || http > 299, &msg, &code)) {
 		enum em_status rc = typed_error(a, http, msg, code, err);
 
 		json_object_put(o);

@@ -162,6 +162,47 @@ bool gwj_object(json_object *o, const char *key, json_object **out)
 	return typed(o, key, json_type_object, out);
 }
 
+/*
+ * etcd's error, in whichever shape its JSON gateway writes it.  A gRPC error
+ * reaches the gateway as a status (code, message), and grpc-gateway has
+ * written that three ways over etcd's releases:
+ *   3.4 (grpc-gateway 1.9), unary:   {"error":M,"code":N,"message":M}
+ *   3.5+ (grpc-gateway 1.16), unary: {"code":N,"message":M,"details":[]}
+ *   a stream, once its answer began: {"error":{"grpc_code":N,"message":M,
+ *                                     "http_code":H,"http_status":S}} (3.4),
+ *                                    {"error":{"code":N,"message":M,...}}
+ * So the code and the message decide, not the key "error": 3.5 has none, and
+ * a LeaseGrantResponse carries an "error" string of its own with no code.
+ * An answer with a failing HTTP status is an error if it says anything at
+ * all; false means o is not an error (a 2xx answer without a code, or a
+ * failing one with neither code nor message: the caller says so).
+ */
+bool gwj_error(json_object *o, bool http_failed, const char **msg, long *code)
+{
+	json_object *e = NULL, *s = o, *c = NULL, *m = NULL;
+	bool stream;
+
+	if (field(o, "error", &e) && json_object_is_type(e, json_type_object))
+		s = e;
+	stream = s != o;
+	if (!field(s, "code", &c))
+		field(s, "grpc_code", &c);
+	field(s, "message", &m);
+	/* 3.4's unary "error" is the message again. */
+	if (m == NULL && !stream && e != NULL &&
+	    json_object_is_type(e, json_type_string) && c != NULL)
+		m = e;
+	*code = c != NULL && json_object_is_type(c, json_type_int)
+	                ? (long)json_object_get_int64(c)
+	                : 0;
+	if (!stream && *code == 0 && !(http_failed && (c != NULL || m != NULL)))
+		return false;
+	*msg = m != NULL && json_object_is_type(m, json_type_string)
+	               ? json_object_get_string(m)
+	               : "(no message)";
+	return true;
+}
+
 /* Decodes padded base64 s of length n into a new NUL-ended buffer. */
 static bool b64_decode(const char *s, size_t n, uint8_t **out, size_t *len)
 {

@@ -91,6 +91,14 @@ bool gwj_bytes(json_object *o, const char *key, uint8_t **out, size_t *len);
 
 bool gwj_header(json_object *o, struct em_gw_header *hdr);
 
+/* An error answer of etcd's gateway (unary or stream, any release's shape):
+ * its message and gRPC code (0 if none).  http_failed: the answer's HTTP
+ * status was not 2xx. */
+bool gwj_error(json_object *o, bool http_failed, const char **msg,
+               long *code);
+/* The kind of etcd's error, by its message first, then by its gRPC code. */
+enum em_gw_errkind gw_error_kind(const char *msg, long grpc_code);
+
 /*
  * Builders: each takes the reference of v (also on failure, and v may be
  * NULL after a failed allocation); false means out of memory.

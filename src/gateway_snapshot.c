@@ -93,21 +93,13 @@ static bool decode_blob(struct snap *s, const char *b64, size_t len,
 	return true;
 }
 
-/* etcd's error, sent as the last message once the answer has begun. */
-static bool stream_error(struct snap *s, json_object *e)
+/* etcd's error, sent as the last message once the answer has begun:
+ * typed as any other answer of etcd's (a learner's refusal, auth). */
+static bool stream_error(struct snap *s, const char *msg, long code)
 {
-	json_object *m = NULL, *c = NULL;
-	const char *msg = "(no message)";
-
-	if (json_object_is_type(e, json_type_object)) {
-		json_object_object_get_ex(e, "message", &m);
-		json_object_object_get_ex(e, "grpc_code", &c);
-	}
-	if (m != NULL && json_object_is_type(m, json_type_string))
-		msg = json_object_get_string(m);
-	return fail(s, EM_GW_OTHER, "etcd ended the stream after %" PRIu64
-	            " of %" PRIu64 " bytes: %s (gRPC code %d)", s->received,
-	            s->total, msg, c ? json_object_get_int(c) : 0);
+	return fail(s, gw_error_kind(msg, code), "etcd ended the stream after "
+	            "%" PRIu64 " of %" PRIu64 " bytes: %s (gRPC code %ld)",
+	            s->received, s->total, msg, code);
 }
 
 static bool take_hash(struct snap *s, const uint8_t *p, size_t n)
@@ -162,13 +154,14 @@ static bool take_blob(struct snap *s, const uint8_t *p, size_t n,
 
 static bool message(struct snap *s, json_object *o)
 {
-	json_object *r, *e;
-	const char *blob;
+	json_object *r;
+	const char *blob, *msg;
 	uint64_t remaining = 0;
 	size_t n = 0;
+	long code;
 
-	if (json_object_object_get_ex(o, "error", &e))
-		return stream_error(s, e);
+	if (gwj_error(o, false, &msg, &code))
+		return stream_error(s, msg, code);
 	if (!json_object_object_get_ex(o, "result", &r) ||
 	    !json_object_is_type(r, json_type_object) ||
 	    !gwj_str(r, "blob", &blob) || blob == NULL ||

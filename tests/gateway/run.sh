@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tests/gateway/run.sh - runs test_gateway (the gateway client) against real
 # etcd, one phase at a time: a 3-member cluster, then a learner joining it
-# (started here between the phases), then the cluster without quorum, one
+# (started here between the phases), then the cluster with one member down,
+# then without quorum, one
 # member with TLS and client-certificate auth, one member with auth on.
 # Every etcd started here is stopped at exit, whatever happens (etcd.sh's
 # trap).  Work files stay in /tmp only when a phase failed.
@@ -11,8 +12,12 @@ set -uo pipefail
 
 bin=$(realpath "$1")
 root=${2:-$(cd "$(dirname "$0")/../.." && pwd)}
+# shellcheck source=../lib/etcd-env.sh
+. "$root/tests/lib/etcd-env.sh"
 # shellcheck source=../lib/etcd.sh
 . "$root/tests/lib/etcd.sh"
+export GW_ETCD_VERSION=$EM_ETCD_VERSION
+echo "gateway tests on etcd $EM_ETCD_VERSION ($ETCD_BIN)"
 
 work=$(mktemp -d /tmp/etcd-medic-gateway.XXXXXX)
 failed=()
@@ -54,8 +59,9 @@ cluster_phases() {
 	fi
 	# Removed from the cluster, it stops by itself; in case it did not:
 	etcd__terminate "$lpid" "$work/cluster/learner" 10
-	etcd_cluster_stop_member 1
 	etcd_cluster_stop_member 2
+	phase degraded GW_ENDPOINTS="$(join "${urls[0]}" "${urls[1]}")"
+	etcd_cluster_stop_member 1
 	phase noquorum GW_ENDPOINTS="${urls[0]}" GW_DOWN="$(join "${urls[1]}" "${urls[2]}")"
 	etcd_cluster_stop_member 0
 }

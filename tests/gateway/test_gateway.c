@@ -1,7 +1,9 @@
 /*
- * test_gateway.c - the gateway client against real etcd (Debian's 3.4.23),
- * never a mock.  tests/gateway/run.sh starts the etcd each phase needs and
- * runs this program once per phase (GW_PHASE):
+ * test_gateway.c - the gateway client against real etcd of the version under
+ * test (GW_ETCD_VERSION: 3.4, 3.5, 3.6 or 3.7, see tests/etcd/versions),
+ * never a mock: the contract etcd-medic relies on, every call and every typed
+ * error, asserted on each version.  tests/gateway/run.sh starts the etcd
+ * each phase needs and runs this program once per phase (GW_PHASE):
  *
  *   cluster   3 voters: members, status, alarms, hash, hashkv, keys,
  *             transactions, leases, failover, membership errors; ends by
@@ -9,6 +11,9 @@
  *             started yet
  *   learner   that learner's etcd runs (GW_LEARNER_URL): what a learner
  *             answers, promotion once caught up, removal
+ *   degraded  1 of the 3 voters stopped (GW_ENDPOINTS: the two left):
+ *             etcd refuses a change that would leave it without an active
+ *             quorum ("unhealthy cluster", gRPC code 14, HTTP 503)
  *   noquorum  2 of the 3 voters stopped (GW_ENDPOINTS: the one left,
  *             GW_DOWN: the stopped ones): every call ends in its timeout
  *   tls       one member, https with client-certificate auth (GW_CA,
@@ -71,6 +76,21 @@ static double now_s(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The etcd under test, as major*10000 + minor*100 + patch. */
+static long etcd_version(void)
+{
+	unsigned maj, min, patch;
+
+	ck_assert_msg(sscanf(env("GW_ETCD_VERSION"), "%u.%u.%u", &maj, &min,
+	                     &patch) == 3, "GW_ETCD_VERSION is not X.Y.Z");
+	return (long)maj * 10000 + (long)min * 100 + (long)patch;
+}
+
+static bool etcd_at_least(unsigned maj, unsigned min, unsigned patch)
+{
+	return etcd_version() >= (long)maj * 10000 + (long)min * 100 + patch;
 }
 
 static struct em_gw *client_cfg(const struct em_gw_config *cfg)
@@ -243,7 +263,7 @@ START_TEST(t_status_each)
 
 	for (size_t i = 0; i < e.n; i++) {
 		ASSERT_OK(em_gw_status(gw, e.v[i], &st, &err), err);
-		ck_assert_str_eq(st.version, "3.4.23");
+		ck_assert_str_eq(st.version, env("GW_ETCD_VERSION"));
 		ck_assert_uint_ne(st.leader, 0);
 		ck_assert_uint_ne(st.header.member_id, 0);
 		ck_assert_uint_gt(st.raft_index, 0);
@@ -262,6 +282,16 @@ START_TEST(t_status_each)
 }
 END_TEST
 
+static void put_str(struct em_gw *gw, const char *k, const char *v)
+{
+	struct em_error err;
+	struct em_gw_header hdr;
+
+	ASSERT_OK(em_gw_put(gw, B(k), strlen(k), B(v), strlen(v), 0, &hdr,
+	                    &err), err);
+	ck_assert_int_gt(hdr.revision, 0);
+}
+
 START_TEST(t_alarms_hash)
 {
 	struct eps e;
@@ -279,25 +309,45 @@ START_TEST(t_alarms_hash)
 	ASSERT_OK(em_gw_hash(gw, e.v[1], &hash, &hdr, &err), err);
 	ck_assert_uint_ne(hash, 0);
 	ck_assert_uint_ne(hdr.member_id, 0);
-	/* 3.4 does not route HashKV through the gateway. */
-	ASSERT_KIND(em_gw_hashkv(gw, e.v[0], 0, &hash, &compact, &hdr, &err),
-	            err, EM_GW_NOT_SERVED);
-	ck_assert_int_eq(err.status, EM_ENOENT);
-	ck_assert_ptr_nonnull(strstr(err.msg, e.v[0]));
-	ck_assert_ptr_nonnull(strstr(err.msg, "hashkv"));
+	if (!etcd_at_least(3, 5, 10)) {
+		/* The gateway routes HashKV from 3.5.10 on. */
+		ASSERT_KIND(em_gw_hashkv(gw, e.v[0], 0, &hash, &compact, &hdr,
+		                         &err), err, EM_GW_NOT_SERVED);
+		ck_assert_int_eq(err.status, EM_ENOENT);
+		ck_assert_ptr_nonnull(strstr(err.msg, e.v[0]));
+		ck_assert_ptr_nonnull(strstr(err.msg, "hashkv"));
+		em_gw_free(gw);
+		return;
+	}
+	/* Every member's keyspace hash at one revision: the same. */
+	put_str(gw, "/gw/hashkv", "1");
+	ASSERT_OK(em_gw_hashkv(gw, e.v[0], 0, &hash, &compact, &hdr, &err),
+	          err);
+	ck_assert_uint_ne(hash, 0);
+	ck_assert_uint_ne(hdr.member_id, 0);
+	ck_assert_int_gt(hdr.revision, 1);
+	for (size_t i = 1; i < e.n; i++) {
+		struct em_gw_header h;
+		uint32_t other;
+		int64_t c;
+		int tries = 0;
+
+		/* A follower may not have applied that revision yet. */
+		while (em_gw_hashkv(gw, e.v[i], hdr.revision, &other, &c, &h,
+		                    &err) != EM_OK && tries++ < 20)
+			usleep(50000);
+		ck_assert_msg(tries <= 20, "hashkv on %s: %s", e.v[i], err.msg);
+		ck_assert_uint_eq(other, hash);
+		ck_assert_int_eq(c, compact);
+		ck_assert_uint_ne(h.member_id, hdr.member_id);
+	}
+	/* A revision beyond the newest is etcd's error, typed as other. */
+	ck_assert_int_ne(em_gw_hashkv(gw, e.v[0], hdr.revision + 1000, &hash,
+	                              &compact, NULL, &err), EM_OK);
+	ck_assert_ptr_nonnull(strstr(err.msg, "future revision"));
 	em_gw_free(gw);
 }
 END_TEST
-
-static void put_str(struct em_gw *gw, const char *k, const char *v)
-{
-	struct em_error err;
-	struct em_gw_header hdr;
-
-	ASSERT_OK(em_gw_put(gw, B(k), strlen(k), B(v), strlen(v), 0, &hdr,
-	                    &err), err);
-	ck_assert_int_gt(hdr.revision, 0);
-}
 
 START_TEST(t_range_pages)
 {
@@ -739,7 +789,8 @@ START_TEST(t_learner_add)
 	SETTLE(st, em_gw_member_promote(gw, added.id, &err), err);
 	ASSERT_KIND(st, err, EM_GW_LEARNER_NOT_READY);
 	ck_assert(em_gw_retryable(err.code));
-	/* 3.4 allows one learner at a time. */
+	/* One learner at a time: 3.4 and 3.5 allow no more, 3.6's
+	 * --max-learners defaults to 1. */
 	SETTLE(st, em_gw_member_add(gw, other, 1, true, NULL, &err), err);
 	ASSERT_KIND(st, err, EM_GW_TOO_MANY_LEARNERS);
 	ck_assert(!em_gw_retryable(err.code));
@@ -814,7 +865,20 @@ START_TEST(t_learner_answers)
 	ASSERT_KIND(em_gw_hash(gw, lurl, &hash, NULL, &err), err,
 	            EM_GW_LEARNER_RPC);
 	ck_assert_ptr_nonnull(strstr(err.msg, "rpc not supported for learner"));
-	/* etcd's gRPC says so in the trailers: typed the same way. */
+	if (etcd_at_least(3, 5, 10)) {
+		int64_t compact;
+
+		ASSERT_KIND(em_gw_hashkv(gw, lurl, 0, &hash, &compact, NULL,
+		                         &err), err, EM_GW_LEARNER_RPC);
+	}
+	if (etcd_at_least(3, 5, 0)) {
+		/* From 3.5 a learner serves the one stream it may: Snapshot
+		 * (v3rpc's stream interceptor lets it through). */
+		free(snapshot_ok(gw, lurl));
+		em_gw_free(gw);
+		return;
+	}
+	/* 3.4's gRPC refuses it in the trailers: typed the same way. */
 	ASSERT_KIND(snapshot(gw, lurl, &hs, &info, &err), err,
 	            EM_GW_LEARNER_RPC);
 	ck_assert_ptr_nonnull(strstr(err.msg, "rpc not supported for learner"));
@@ -892,6 +956,46 @@ START_TEST(t_promote_remove)
 	em_member_list_free(&ml);
 	ASSERT_KIND(em_gw_member_remove(gw, id, &err), err,
 	            EM_GW_MEMBER_NOT_FOUND);
+	em_gw_free(gw);
+}
+END_TEST
+
+/* --- degraded --------------------------------------------------------- */
+
+/* etcd's answer to a change that would leave the cluster without an active
+ * quorum, from any release: typed "unhealthy", retryable, with gRPC's code
+ * 14 (Unavailable) and HTTP 503 in the message. */
+static void assert_unhealthy(enum em_status st, const struct em_error *err)
+{
+	ck_assert_msg(st != EM_OK && err->code == EM_GW_UNHEALTHY,
+	              "want unhealthy, got status %d [%s] %s", st,
+	              em_gw_errkind_name(err->code), err->msg);
+	ck_assert(em_gw_retryable(err->code));
+	ck_assert_ptr_nonnull(strstr(err->msg, "unhealthy cluster"));
+	ck_assert_ptr_nonnull(strstr(err->msg, "gRPC code 14"));
+	ck_assert_ptr_nonnull(strstr(err->msg, "HTTP 503"));
+}
+
+START_TEST(t_degraded_refusals)
+{
+	struct eps e;
+	struct em_gw *gw = client(&e);
+	struct em_gw_status st;
+	struct em_member_list ml;
+	struct em_error err;
+	const char *voter[] = { "http://127.0.0.1:2" };
+
+	/* A voter added now would make 4, of which 2 answer. */
+	assert_unhealthy(em_gw_member_add(gw, voter, 1, false, NULL, &err),
+	                 &err);
+	/* Removing an answering voter would leave 1 of 2. */
+	ASSERT_OK(em_gw_status(gw, e.v[1], &st, &err), err);
+	assert_unhealthy(em_gw_member_remove(gw, st.header.member_id, &err),
+	                 &err);
+	/* Nothing changed. */
+	ASSERT_OK(em_gw_member_list(gw, NULL, &ml, &err), err);
+	ck_assert_uint_eq(ml.n, 3);
+	em_member_list_free(&ml);
 	em_gw_free(gw);
 }
 END_TEST
@@ -987,7 +1091,8 @@ START_TEST(t_noquorum_status)
 	}
 	ck_assert_uint_eq(st.leader, 0);
 	ck_assert_ptr_nonnull(strstr(st.errors, "no leader"));
-	/* 3.4 answers the member list from the member's own view. */
+	/* The member list is answered from the member's own view (a
+	 * linearizable one, which 3.5 added, would wait for a leader). */
 	ASSERT_OK(em_gw_member_list(gw, NULL, &ml, &err), err);
 	ck_assert_uint_eq(ml.n, 3);
 	em_member_list_free(&ml);
@@ -1234,6 +1339,11 @@ static void learner_phase(TCase *tc)
 	tcase_add_test(tc, t_promote_remove);
 }
 
+static void degraded_phase(TCase *tc)
+{
+	tcase_add_test(tc, t_degraded_refusals);
+}
+
 static void noquorum_phase(TCase *tc)
 {
 	tcase_add_test(tc, t_noquorum_status);
@@ -1263,7 +1373,8 @@ static const struct {
 	void (*add)(TCase *tc);
 } phases[] = {
 	{ "cluster", cluster_phase },   { "learner", learner_phase },
-	{ "noquorum", noquorum_phase }, { "tls", tls_phase },
+	{ "degraded", degraded_phase }, { "noquorum", noquorum_phase },
+	{ "tls", tls_phase },
 	{ "auth", auth_phase },
 };
 
@@ -1299,6 +1410,6 @@ int main(void)
 		return rc;
 	}
 	fprintf(stderr, "test_gateway: set GW_PHASE to cluster, learner, "
-	        "noquorum, tls or auth\n");
+	        "degraded, noquorum, tls or auth\n");
 	return 2;
 }
