@@ -32,6 +32,10 @@ struct run {
 	struct em_heal_result *res;
 	struct journal j;
 	struct em_error *err;
+	/* Why the learner's own progress could not be read, if it could
+	 * not: with auth on, a learner of 3.5 or later answers nothing (its
+	 * Status needs a token, and it serves no Authenticate). */
+	char progress_why[EM_ERROR_MSG_MAX];
 };
 
 static const char *const outcome_names[] = {
@@ -373,31 +377,33 @@ static void progress(struct run *r, const struct em_member_list *ml)
 	struct em_gw_config gc;
 	struct em_gw *quick = NULL;
 	struct em_gw_status st;
+	const struct em_member *leader;
 	struct em_error e;
+	bool answered = false;
 
 	em_gw_config_from(r->cfg, &gc);
 	gc.timeout_ms = PROGRESS_TIMEOUT_MS;
 	gc.connect_timeout_ms = PROGRESS_TIMEOUT_MS;
 	if (em_gw_new(&gc, &quick, &e) != EM_OK)
 		return;
-	for (size_t i = 0; i < own->n; i++) {
-		if (em_gw_status(quick, own->v[i], &st, &e) == EM_OK) {
-			r->res->learner_applied = st.raft_applied_index;
-			if (st.leader != 0) {
-				const struct em_member *l =
-					cluster_find(ml, st.leader, NULL);
-				struct em_gw_status ls;
-				for (size_t u = 0; l && u < l->n_client_urls; u++)
-					if (em_gw_status(r->gw, l->client_urls[u],
-					                 &ls, &e) == EM_OK) {
-						r->res->leader_index =
-							ls.raft_index;
-						break;
-					}
-			}
+	for (size_t i = 0; i < own->n && !answered; i++) {
+		answered = em_gw_status(quick, own->v[i], &st, &e) == EM_OK;
+		if (!answered)
+			memcpy(r->progress_why, e.msg, sizeof(r->progress_why));
+	}
+	if (!answered) {
+		em_gw_free(quick);
+		return;
+	}
+	r->progress_why[0] = '\0';
+	r->res->learner_applied = st.raft_applied_index;
+	leader = st.leader != 0 ? cluster_find(ml, st.leader, NULL) : NULL;
+	for (size_t u = 0; leader != NULL && u < leader->n_client_urls; u++)
+		if (em_gw_status(r->gw, leader->client_urls[u], &st, &e) ==
+		    EM_OK) {
+			r->res->leader_index = st.raft_index;
 			break;
 		}
-	}
 	em_gw_free(quick);
 }
 
@@ -409,10 +415,19 @@ static bool looks_ready(const struct em_heal_result *res)
 	       res->learner_applied * 10 >= res->leader_index * 9;
 }
 
-static void log_progress(uint64_t id, const struct em_heal_result *res)
+static void log_progress(uint64_t id, const struct run *r)
 {
+	const struct em_heal_result *res = r->res;
 	char idb[20], a[24], l[24];
 
+	if (r->progress_why[0] != '\0') {
+		/* Promotion is still asked for every 500 ms: etcd's answer
+		 * is the readiness that counts. */
+		em_log(EM_LOG_INFO, "learner catching up; its progress cannot "
+		       "be read", "member", hex_id(id, idb), "why",
+		       r->progress_why, NULL);
+		return;
+	}
 	snprintf(a, sizeof(a), "%" PRIu64, res->learner_applied);
 	snprintf(l, sizeof(l), "%" PRIu64, res->leader_index);
 	em_log(EM_LOG_INFO, "learner catching up", "member", hex_id(id, idb),
@@ -459,7 +474,7 @@ static enum em_status promote(struct run *r, uint64_t id, bool *done)
 			next_try = now_ms() + 500;
 		}
 		if (now_ms() >= next_log) {
-			log_progress(id, r->res);
+			log_progress(id, r);
 			next_log = now_ms() + 5000;
 		}
 		if (now_ms() >= deadline)

@@ -7,6 +7,9 @@
 # BACKUP_ONLY=a,b picks scenarios.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# The etcd of the version under test (ETCD_BIN, ETCDCTL_BIN, ...).
+# shellcheck source=../lib/etcd-env.sh
+. "$here/../lib/etcd-env.sh"
 build=$1 work=$2
 npm_dir=$build/tests/backup/npm
 if [[ ! -f $npm_dir/node_modules/s3rver/package.json ||

@@ -24,8 +24,9 @@ import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from breakdb import break_key_root  # noqa: E402
+from scenario import gw_error  # noqa: E402
 
-ETCD = os.environ.get("ETCD_BIN", "/usr/bin/etcd")
+ETCD = os.environ["ETCD_BIN"]  # tests/lib/etcd-env.sh: the etcd under test
 
 
 def free_ports(n):
@@ -243,7 +244,7 @@ class Cluster:
                 continue
             try:
                 r = self.call(m.client_url, path, body, timeout, self.token_for(m.client_url))
-                if "error" not in r:
+                if gw_error(r) is None:
                     return r
                 last = r
             except (OSError, ValueError) as e:
@@ -260,13 +261,30 @@ class Cluster:
         except (OSError, ValueError):
             return None
 
+    def started_learner(self, m):
+        """m is a learner that has started: its voters list it by name.
+        With auth on, a learner answers nothing from 3.5 on (Status needs a
+        token, and a learner issues none: Authenticate is not among the
+        calls a learner serves), so the voters' view is all there is."""
+        try:
+            ms = self.member_list()
+        except RuntimeError:
+            return False
+        return any(x.get("name") == m.name and x.get("isLearner") for x in ms)
+
+    def up(self, m):
+        s = self.status(m)
+        if s and s.get("leader"):
+            return True
+        return bool(self.auth and self.started_learner(m))
+
     def wait_healthy(self, members=None, timeout=60):
-        """Until every given member answers with a leader."""
+        """Until every given member answers with a leader (or, with auth
+        on, is a learner the voters list as started)."""
         members = members or [m for m in self.members if m.running()]
         deadline = time.time() + timeout
         while time.time() < deadline:
-            st = [self.status(m) for m in members]
-            if all(s and s.get("leader") for s in st):
+            if all(self.up(m) for m in members):
                 return
             time.sleep(0.2)
         raise RuntimeError("members %s not healthy after %ss" % (
@@ -305,7 +323,7 @@ class Cluster:
             r = self.call(m.client_url, "/v3/kv/range",
                           {"key": b64(key), "range_end": b64(b"\0"), "revision": str(rev),
                            "limit": str(page), "serializable": True}, 30, tok)
-            if "error" in r:
+            if gw_error(r) is not None:
                 raise RuntimeError("range on %s: %s" % (m.name, r))
             kvs = r.get("kvs", [])
             for kv in kvs:

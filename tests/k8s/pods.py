@@ -43,7 +43,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 from scenario import Failed, check, log, run  # noqa: E402
 
-ETCD = os.environ.get("ETCD_BIN", "/usr/bin/etcd")
+ETCD = os.environ["ETCD_BIN"]  # tests/lib/etcd-env.sh: the etcd under test
 
 
 def sh(*cmd, **kw):

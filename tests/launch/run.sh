@@ -4,6 +4,9 @@
 # picks scenarios.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# The etcd of the version under test (ETCD_BIN, ETCDCTL_BIN, ...).
+# shellcheck source=../lib/etcd-env.sh
+. "$here/../lib/etcd-env.sh"
 args=(--medic "$1" --launch "$2" --work "$3/work" --sanitize "$4")
 [[ -n ${LAUNCH_ONLY:-} ]] && args+=(--only "$LAUNCH_ONLY")
 exec python3 "$here/test_launch.py" "${args[@]}"

@@ -1,6 +1,7 @@
 # shellcheck shell=bash
-# tests/lib/etcd.sh - helpers for tests that run a real etcd (Debian's etcd
-# 3.4.23) as a single member on 127.0.0.1.  Source it:
+# tests/lib/etcd.sh - helpers for tests that run a real etcd (the version
+# under test: tests/lib/etcd-env.sh, sourced here) as a single member or a
+# cluster on 127.0.0.1.  Source it:
 #
 #   . tests/lib/etcd.sh
 #   etcd_start "$dir/data" --snapshot-count=50    # waits until healthy
@@ -13,11 +14,11 @@
 # that need their own exit actions register them with etcd_on_exit rather
 # than setting an EXIT trap (which would replace this one).
 #
-# Environment: ETCD_BIN, ETCDCTL_BIN (default /usr/bin/etcd, /usr/bin/etcdctl),
+# Environment: EM_ETCD_DIR or EM_ETCD_VERSION (etcd-env.sh: which etcd),
 # ETCD_START_TIMEOUT (seconds, default 20).
 
-ETCD_BIN=${ETCD_BIN:-/usr/bin/etcd}
-ETCDCTL_BIN=${ETCDCTL_BIN:-/usr/bin/etcdctl}
+# shellcheck source=etcd-env.sh
+. "$(dirname "${BASH_SOURCE[0]}")/etcd-env.sh"
 ETCD_START_TIMEOUT=${ETCD_START_TIMEOUT:-20}
 ETCD_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ETCD_PYTHON=${ETCD_PYTHON:-python3}

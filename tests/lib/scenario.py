@@ -26,6 +26,21 @@ def b64(s):
     return base64.b64encode(s if isinstance(s, bytes) else s.encode()).decode()
 
 
+def gw_error(r):
+    """etcd's error in a JSON gateway answer, whatever its release's shape
+    (3.4: error, code, message; 3.5+ as built from etcd's modules: the same
+    plus details; grpc-gateway v2 builds: code and message only; a stream's:
+    {"error": {...}}), or None when r is not one."""
+    if not isinstance(r, dict):
+        return None
+    e = r.get("error")
+    if isinstance(e, dict):
+        return e.get("message") or str(e)
+    if e or r.get("code"):
+        return r.get("message") or e or "gRPC code %s" % r.get("code")
+    return None
+
+
 def run(scenarios, names, work):
     """Runs scenarios[name]() for each name; removes work if all passed.
     Returns the exit status: 0 when every scenario passed."""

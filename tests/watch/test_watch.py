@@ -55,7 +55,7 @@ sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "heal"))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from scenario import Failed, b64, check, log  # noqa: E402,F401
+from scenario import Failed, b64, check, gw_error, log  # noqa: E402,F401
 from cluster import Cluster, Member, free_ports  # noqa: E402
 
 ARGS = None
@@ -393,8 +393,8 @@ def sc_alarm(one):
     val = b64(os.urandom(96 * 1024))
     for i in range(200):
         r = one.call(m.client_url, "/v3/kv/put", {"key": b64("/fill/%d" % i), "value": val})
-        if "error" in r:
-            check("space" in r.get("error", ""), "put: %s" % r)
+        if gw_error(r) is not None:
+            check("space" in gw_error(r), "put: %s" % r)
             break
     else:
         raise Failed("no NOSPACE after 200 puts of 96 KiB")
