@@ -8,6 +8,9 @@
 #   ETCD_BIN, ETCDCTL_BIN, ETCDUTL_BIN (empty for 3.4, which has none)
 #   EM_ETCD_REF_DIR  the reference checkers of that version (boltcheck,
 #                    walverify): the same dir
+#   PATH             with that dir first, so that `etcdctl`, `etcdutl` and
+#                    the restore etcd-medic runs (etcd's own tool, found on
+#                    PATH) are of the version under test
 #
 # The version is EM_ETCD_DIR if set (tests/run resolves it once per
 # version), else EM_ETCD_VERSION (a series, a version or "default"), else
@@ -28,6 +31,10 @@ etcd_env_resolve() {
 	ETCDUTL_BIN=
 	[[ -x $EM_ETCD_DIR/etcdutl ]] && ETCDUTL_BIN=$EM_ETCD_DIR/etcdutl
 	EM_ETCD_REF_DIR=$EM_ETCD_DIR
-	export EM_ETCD_DIR EM_ETCD_VERSION EM_ETCD_SERIES ETCD_BIN ETCDCTL_BIN ETCDUTL_BIN EM_ETCD_REF_DIR
+	case ":$PATH:" in
+	*":$EM_ETCD_DIR:"*) ;;
+	*) PATH=$EM_ETCD_DIR:$PATH ;;
+	esac
+	export PATH EM_ETCD_DIR EM_ETCD_VERSION EM_ETCD_SERIES ETCD_BIN ETCDCTL_BIN ETCDUTL_BIN EM_ETCD_REF_DIR
 }
 etcd_env_resolve || { echo "etcd-env.sh: no etcd to test with" >&2; exit 1; }
