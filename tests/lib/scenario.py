@@ -26,6 +26,16 @@ def b64(s):
     return base64.b64encode(s if isinstance(s, bytes) else s.encode()).decode()
 
 
+def etcd_version():
+    """The etcd under test (tests/lib/etcd-env.sh), as a tuple (3, 6, 17)."""
+    import os
+    return tuple(int(x) for x in os.environ["EM_ETCD_VERSION"].split("."))
+
+
+def etcd_at_least(*v):
+    return etcd_version() >= tuple(v)
+
+
 def gw_error(r):
     """etcd's error in a JSON gateway answer, whatever its release's shape
     (3.4: error, code, message; 3.5+ as built from etcd's modules: the same
