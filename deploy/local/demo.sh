@@ -20,4 +20,10 @@ tests/lib/deps.sh demo
 [[ -f build/build.ninja ]] || meson setup build >/dev/null
 ninja -C build src/etcd-medic src/launch/etcd-medic-launch >/dev/null
 build/src/etcd-medic --version
+# etcd itself: the default version of the test matrix (tests/etcd/versions),
+# built from etcd's own Go modules on first use (a few minutes), then cached.
+echo "== etcd"
+# shellcheck source=../../tests/lib/etcd-env.sh
+. tests/lib/etcd-env.sh
+"$ETCD_BIN" --version | head -1
 exec python3 deploy/local/demo.py --build "$top/build" "$@"

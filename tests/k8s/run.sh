@@ -65,6 +65,21 @@ validate() { # NAME FILE [--expect K=V]...
 		--dump "$out/$name.json" "$@" "$file"
 }
 
+# ---- the etcd version ------------------------------------------------------
+# The chart and kustomize default to the etcd the whole suite runs on: the
+# default of tests/etcd/versions, which the matrix passed.
+want=v$EM_ETCD_VERSION
+read -r _ default_version _ _ < <("$repo/tests/etcd/install.sh" list | awk '$4 == "default"')
+if [[ v$default_version != "$want" ]]; then
+	bad "this suite runs on etcd $EM_ETCD_VERSION, not the default $default_version"
+fi
+have=$(sed -n '/^etcdImage:/,/^[^ ]/s/^  tag: *//p' "$chart/values.yaml")
+[[ $have == "v$default_version" ]] && ok "the chart's etcd image is $have, the matrix's default" ||
+	bad "the chart's etcdImage.tag is '$have', the matrix's default is v$default_version"
+have=$(sed -n '/name: gcr.io\/etcd-development\/etcd/{n;s/^ *newTag: *//p}' "$kdir/base/kustomization.yaml")
+[[ $have == "v$default_version" ]] && ok "kustomize's etcd image is $have, the matrix's default" ||
+	bad "kustomize's newTag is '$have', the matrix's default is v$default_version"
+
 # ---- the chart -----------------------------------------------------------
 if "$helm" lint --strict "$chart" >"$out/lint.txt" 2>&1; then
 	ok "helm lint --strict (default values)"

@@ -14,15 +14,21 @@ set -euo pipefail
 build=(meson ninja-build pkg-config gcc libc6-dev make dpkg-dev
        libgnutls28-dev nettle-dev libnghttp2-dev libjson-c-dev libyaml-dev
        libmicrohttpd-dev check libzstd-dev)
-# Real etcd for every test that involves etcd; Go and Debian's packaged
-# bbolt and etcd sources for the reference checkers; clang with its
-# libFuzzer runtime for the fuzzers; python3 for the damage tool and load
-# generators; util-linux for setpriv (tests as a non-root user); openssl
-# for the gateway tests' TLS certificates.
+# Real etcd for every test that involves etcd: 3.4.23 is Debian's
+# etcd-server and etcd-client, its reference checkers built with Debian's Go
+# from Debian's packaged bbolt and etcd sources; 3.5 and later are built
+# from etcd's Go modules by tests/etcd/install.sh with the Go toolchain at
+# /usr/local/go (not a Debian package: Debian 12's Go 1.19 cannot build
+# them).  clang with its libFuzzer runtime for the fuzzers; python3 for the
+# damage tool and load generators; util-linux for setpriv (tests as a
+# non-root user); openssl for the gateway tests' TLS certificates; curl and
+# zstd, which tests and benchmarks call.
 test=(etcd-server etcd-client golang-go golang-github-coreos-bbolt-dev
       golang-etcd-server-dev clang libclang-rt-14-dev python3 util-linux
-      procps coreutils openssl)
-demo=(etcd-server etcd-client python3 procps)
+      procps coreutils openssl curl zstd ca-certificates)
+# The demo runs the default etcd of the test matrix, built from etcd's Go
+# modules (tests/etcd/install.sh), so no Debian etcd.
+demo=(python3 procps ca-certificates)
 
 # The backup tests run an S3-compatible server from the npm registry: node
 # and npm, from Debian unless some node is there already (a newer one from
@@ -55,4 +61,9 @@ install() {
 	apt-get install -y -qq --no-install-recommends "$@" >&2
 }
 ((${#missing[@]} == 0)) || install "${missing[@]}"
+if [[ ${1:-test} != build ]] && [[ ! -x /usr/local/go/bin/go ]] &&
+	! go version 2>/dev/null | grep -Eq 'go1\.(2[4-9]|[3-9][0-9])'; then
+	echo "deps.sh: etcd 3.5 and later are built from etcd's Go modules, which needs Go 1.24 or later at /usr/local/go (https://go.dev/dl/); Debian 12's golang-go is 1.19" >&2
+	exit 1
+fi
 "$(dirname "${BASH_SOURCE[0]}")/libcurl.sh"
