@@ -38,6 +38,33 @@ phase() {
 
 join() { local IFS=,; echo "$*"; }
 
+# ver_ge A B: version A is B or later.
+ver_ge() { [[ $(printf '%s\n%s\n' "$2" "$1" | sort -V | head -1) == "$2" ]]; }
+
+# learner_probes URL: etcd's own probes on a learner, as a pod's probes
+# would ask them.  /health?serializable=true (the chart's liveness probe)
+# answers on every version; /readyz, served from 3.5.11, fails for a learner
+# from 3.5.19 and in 3.6 (its non_learner check), so a probe on it would
+# keep a catching-up learner unready (the chart's readiness is the
+# sidecar's /readyz); ?exclude=non_learner passes.
+learner_probes() {
+	local url=$1 v=$EM_ETCD_VERSION out code
+	code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$url/health?serializable=true")
+	[[ $code == 200 ]] || { echo "learner: /health?serializable=true: HTTP $code, want 200"; return 1; }
+	out=$(curl -s -w '\nHTTP %{http_code}' --max-time 5 "$url/readyz?verbose")
+	if ! ver_ge "$v" 3.5.11; then
+		[[ $out == *"HTTP 404" ]] || { echo "learner: /readyz on $v: $out, want 404"; return 1; }
+	elif ver_ge "$v" 3.5.19; then
+		[[ $out == *"HTTP 503" && $out == *"[-]non_learner failed"* ]] ||
+			{ echo "learner: /readyz on $v: $out, want 503 with non_learner failed"; return 1; }
+		code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$url/readyz?exclude=non_learner")
+		[[ $code == 200 ]] || { echo "learner: /readyz?exclude=non_learner: HTTP $code, want 200"; return 1; }
+	else
+		[[ $out == *"HTTP 200" ]] || { echo "learner: /readyz on $v: $out, want 200"; return 1; }
+	fi
+	echo "learner: etcd $v's probes as expected (/health?serializable=true 200, /readyz ${out##*HTTP })"
+}
+
 cluster_phases() {
 	local urls lc lp lurl lpid dead
 	etcd_cluster_start "$work/cluster" 3 || { failed+=(cluster-start); return; }
@@ -53,6 +80,7 @@ cluster_phases() {
 		"$ETCD_CLUSTER_INITIAL,learner=http://127.0.0.1:$lp" existing
 	lpid=$ETCD_LAUNCHED_PID
 	if etcd_wait_up "$lurl" "$lpid"; then
+		learner_probes "$lurl" || failed+=(learner-probes)
 		phase learner GW_ENDPOINTS="$(join "${urls[@]}")" GW_LEARNER_URL="$lurl"
 	else
 		failed+=(learner-start)
