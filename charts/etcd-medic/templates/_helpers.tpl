@@ -96,6 +96,60 @@ seccompProfile:
   type: RuntimeDefault
 {{- end }}
 
+{{/*
+The etcd version etcdImage runs: etcd.version, else etcdImage.tag (v3.6.17).
+The config keys depend on it: etcd's config file ignores a key it does not
+know without a word (3.6 renamed the experimental-* keys, 3.7 removed them).
+*/}}
+{{- define "etcd-medic.etcdVersion" -}}
+{{- $v := .Values.etcd.version | default .Values.etcdImage.tag | toString | trimPrefix "v" }}
+{{- $m := regexFind "^3\\.[0-9]+\\.[0-9]+" $v }}
+{{- if not $m }}
+{{- fail (printf "etcdImage.tag %q does not say which etcd version it is: set etcd.version (e.g. 3.6.17), which decides the names of etcd's config keys" (toString .Values.etcdImage.tag)) }}
+{{- end }}
+{{- $m }}
+{{- end }}
+
+{{/*
+etcd's corruption checks (etcd.corruptionChecks), under the names the etcd
+version knows: 3.4 and 3.5 read experimental-* keys; 3.6 reads feature gates
+(InitialCorruptCheck, CompactHashCheck) and corrupt-check-time, and still the
+old names (deprecated); 3.7 reads only the new ones.  Durations are integer
+nanoseconds: etcd's config file takes no "5m".  Merged into $c, whose
+feature-gates (from extraConfig) are kept.
+*/}}
+{{- define "etcd-medic.etcdChecks" -}}
+{{- $ := index . 0 }}
+{{- $c := index . 1 }}
+{{- $ver := include "etcd-medic.etcdVersion" $ }}
+{{- $cc := $.Values.etcd.corruptionChecks }}
+{{- $ns := mul (int64 $cc.periodicSeconds) 1000000000 }}
+{{- if semverCompare ">=3.6.0-0" $ver }}
+{{- $gates := list }}
+{{- with (index $c "feature-gates") }}{{ $gates = splitList "," (toString .) }}{{ end }}
+{{- if $cc.initial }}{{ $gates = append $gates "InitialCorruptCheck=true" }}{{ end }}
+{{- if $cc.compactHash }}{{ $gates = append $gates "CompactHashCheck=true" }}{{ end }}
+{{- if $gates }}{{ $_ := set $c "feature-gates" (join "," (uniq $gates)) }}{{ end }}
+{{- if gt $ns 0 }}{{ $_ := set $c "corrupt-check-time" $ns }}{{ end }}
+{{- else }}
+{{- if $cc.initial }}{{ $_ := set $c "experimental-initial-corrupt-check" true }}{{ end }}
+{{- if gt $ns 0 }}{{ $_ := set $c "experimental-corrupt-check-time" $ns }}{{ end }}
+{{- if $cc.compactHash }}
+{{- if semverCompare "<3.5.5-0" $ver }}
+{{- fail (printf "etcd %s has no compact hash check (3.5.5 and later): set etcd.corruptionChecks.compactHash=false" $ver) }}
+{{- end }}
+{{- $_ := set $c "experimental-compact-hash-check-enabled" true }}
+{{- end }}
+{{- end }}
+{{- if semverCompare ">=3.7.0-0" $ver }}
+{{- range $k, $_ := $c }}
+{{- if hasPrefix "experimental-" $k }}
+{{- fail (printf "etcd.extraConfig.%s: etcd %s no longer knows the experimental-* keys and would ignore it without a word; use its new name or feature gate (etcd's CHANGELOG-3.6, \"deprecated flags\")" $k $ver) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+
 {{/* etcd's own config file, as etcd-medic reads and renders it. */}}
 {{- define "etcd-medic.etcdConfig" -}}
 {{- $scheme := include "etcd-medic.scheme" . }}
@@ -125,6 +179,7 @@ seccompProfile:
   "trusted-ca-file" "/etc/etcd/tls/peer/ca.crt"
   "client-cert-auth" true) }}
 {{- end }}
+{{- include "etcd-medic.etcdChecks" (list . $c) }}
 {{- toYaml (mergeOverwrite $c $own) }}
 {{- end }}
 
