@@ -3,8 +3,12 @@
 # a large etcd db, against bbolt's own Tx.Check and against reading the
 # file once in order (cat), in the same run, warm and cold.
 #
-# It makes a real etcd data dir of SIZE_MB (default 1100, so the db is over
-# 1 GiB) with Debian's etcd, kept in build/bench-data for later runs; then
+# The etcd and the bbolt check (boltcheck) are those of the default version
+# of tests/etcd/versions (or of EM_ETCD_VERSION when set), from
+# tests/etcd/install.sh through tests/lib/etcd-env.sh.  It makes a real etcd
+# data dir of SIZE_MB (default 1100, so the db is over 1 GiB) with that
+# etcd, kept in build/bench-data for later runs (whichever version made
+# it); then
 # for each tool it prints wall time and peak anonymous memory (RssAnon,
 # sampled every millisecond from /proc) and the ratios.  Cold runs drop the
 # page cache first (root only: `sync; echo 3 > /proc/sys/vm/drop_caches`).
@@ -21,8 +25,9 @@ tests/lib/deps.sh test
 [[ -f build/build.ninja ]] || meson setup build >/dev/null
 ninja -C build src/etcd-medic >/dev/null
 medic=$top/build/src/etcd-medic
-tests/ref/build.sh build/ref >/dev/null
-boltcheck=$top/build/ref/boltcheck
+# shellcheck source=tests/lib/etcd-env.sh
+. tests/lib/etcd-env.sh
+boltcheck=$EM_ETCD_REF_DIR/boltcheck
 
 data=$top/build/bench-data/$size_mb
 db=$data/member/snap/db
@@ -143,7 +148,7 @@ row() {
 }
 row "cat db (one read, in order)" cat-db
 row "cat db + WAL + .snap" cat-all
-row "bbolt 1.3.6 Tx.Check, read-only" boltcheck
+row "bbolt Tx.Check (etcd $EM_ETCD_VERSION), read-only" boltcheck
 row "etcd-medic validate --mode full" medic
 row "  of which the db (timings.db_seconds)" medic-db "-"
 
