@@ -130,13 +130,14 @@ def history(c):
 
 
 class Restored:
-    """etcd on a restored data dir, on ports of its own."""
+    """etcd on a restored data dir, on ports of its own: the version under
+    test, or the binary etcd names (tests/upgrade: another version's)."""
 
-    def __init__(self, data_dir, name, peer):
+    def __init__(self, data_dir, name, peer, etcd=None):
         cport, = free_ports(1)
         self.url = "http://127.0.0.1:%d" % cport
         log_ = open(data_dir + ".log", "ab")
-        self.p = subprocess.Popen([ETCD, "--name", name, "--data-dir", data_dir,
+        self.p = subprocess.Popen([etcd or ETCD, "--name", name, "--data-dir", data_dir,
                                    "--listen-client-urls", self.url,
                                    "--advertise-client-urls", self.url,
                                    "--listen-peer-urls", peer,

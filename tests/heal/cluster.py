@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """cluster.py - a real etcd cluster on loopback for the heal tests.
 
-Every member runs Debian's etcd from a config file (as in a pod, where the
-launcher starts etcd with the config etcd-medic renders), on free loopback
-ports, in a directory of the test's own.  Each member has an etcd-medic
-config beside it.  Everything started here is stopped by close(), also when
-a test fails.  Stdlib only.
+Every member runs etcd (the version under test, or its own Member.etcd)
+from a config file (as in a pod, where the launcher starts etcd with the
+config etcd-medic renders), on free loopback ports, in a directory of the
+test's own.  Each member has an etcd-medic config beside it.  Everything
+started here is stopped by close(), also when a test fails.  Stdlib only.
 """
 
 import base64
@@ -58,6 +58,9 @@ class Member:
         self.etcd_config = os.path.join(self.dir, "etcd.yaml")
         self.medic_config = os.path.join(self.dir, "etcd-medic.yaml")
         self.proc = None
+        # The etcd binary start() runs: the version under test, unless a
+        # test mixes versions in one cluster (tests/upgrade).
+        self.etcd = ETCD
         self.log = os.path.join(self.dir, "etcd.log")
         os.makedirs(self.dir, exist_ok=True)
 
@@ -119,10 +122,11 @@ class Member:
             f.write("\n".join(lines) + "\n")
 
     def start(self, config=None):
-        """Starts etcd on config (a path; default its own etcd.yaml)."""
+        """Starts its etcd (self.etcd) on config (a path; default its own
+        etcd.yaml)."""
         assert self.proc is None, "%s already runs" % self.name
         logf = open(self.log, "ab")
-        self.proc = subprocess.Popen([ETCD, "--config-file", config or self.etcd_config],
+        self.proc = subprocess.Popen([self.etcd, "--config-file", config or self.etcd_config],
                                      stdout=logf, stderr=logf)
         logf.close()
 
