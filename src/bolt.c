@@ -684,6 +684,15 @@ static bool key_is(struct key k, const char *s)
 	return k.len == n && memcmp(k.p, s, n) == 0;
 }
 
+/* A short string value, cut to fit, NUL-ended. */
+static void copy_str(char *dst, size_t size, const uint8_t *v, uint32_t vlen)
+{
+	size_t n = vlen < size - 1 ? vlen : size - 1;
+
+	memcpy(dst, v, n);
+	dst[n] = '\0';
+}
+
 /* What etcd reads at start from the buckets we know: a malformed value
  * there makes etcd panic. */
 static void etcd_value(struct walk *w, uint64_t id, enum role role,
@@ -709,12 +718,13 @@ static void etcd_value(struct walk *w, uint64_t id, enum role role,
 			info->has_consistent_index = true;
 			info->consistent_index = be64(v);
 		}
+		if (key_is(k, "storageVersion") && info)
+			copy_str(info->storage_version,
+			         sizeof(info->storage_version), v, vlen);
 	} else if (role == ROLE_CLUSTER && info &&
 	           key_is(k, "clusterVersion")) {
-		size_t n = vlen < sizeof(info->cluster_version) - 1 ?
-			vlen : sizeof(info->cluster_version) - 1;
-		memcpy(info->cluster_version, v, n);
-		info->cluster_version[n] = '\0';
+		copy_str(info->cluster_version, sizeof(info->cluster_version),
+		         v, vlen);
 	}
 }
 

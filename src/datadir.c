@@ -106,13 +106,53 @@ static size_t valid_walsnaps(const struct em_wal_info *wal,
 }
 
 /*
- * With the snapshot etcd would load, can it open the WAL, and is the db
- * at least as new as the snapshot (or the .snap.db that replaces it there)?
+ * Does the etcd that can open this db read .snap files at start?  3.7 and
+ * later do not (bootstrap.go recoverSnapshot: the snapshot is the WAL's
+ * last valid snapshot record, membership comes from the db), and a db whose
+ * storage version is 3.7 or later is refused by every older etcd ("version
+ * 3.7.0 is not supported").  Without a storage version (3.5 and earlier
+ * never write one; 3.6+ only once the cluster version reached 3.6) a 3.5 or
+ * 3.6 may open it, and they load a .snap file: it counts.
  */
-static void cross_check(const char *snapdir, bool have_db,
+static bool etcd_reads_snap_files(const struct em_bolt_info *b)
+{
+	unsigned major = 0, minor = 0;
+
+	if (sscanf(b->storage_version, "%u.%u", &major, &minor) != 2)
+		return true;
+	return major < 3 || (major == 3 && minor < 7);
+}
+
+/*
+ * The snapshot etcd starts from: the .snap it loads (3.6 and earlier) or
+ * the newest snapshot record of the WAL (3.7 and later); index 0 if none.
+ */
+static uint64_t start_index(const struct em_datadir_result *res, bool files,
+                            const struct em_wal_snapshot *ws, size_t nws,
+                            const char **what, const char **file)
+{
+	if (files) {
+		*what = res->snap.loaded ? "the snapshot it loads," :
+		        "no snapshot to load,";
+		*file = res->snap.loaded ? res->snap.file : "so from the start";
+		return res->snap.loaded ? res->snap.index : 0;
+	}
+	*what = nws > 0 ? "the WAL's last snapshot record," :
+	        "no snapshot record,";
+	*file = nws > 0 ? "as etcd 3.7 and later start" : "so from the start";
+	return nws > 0 ? ws[nws - 1].index : 0;
+}
+
+/*
+ * With the snapshot etcd would start from, can it open the WAL, and is the
+ * db at least as new as the snapshot (or the .snap.db that replaces it)?
+ */
+static void cross_check(const char *snapdir, bool have_db, bool files,
+                        const struct em_wal_snapshot *ws, size_t nws,
                         struct em_datadir_result *res)
 {
-	uint64_t at = res->snap.loaded ? res->snap.index : 0;
+	const char *what, *file;
+	uint64_t at = start_index(res, files, ws, nws, &what, &file);
 	uint64_t cindex = res->bolt.consistent_index;
 	char path[PATH_MAX + 32];
 	char why[256];
@@ -121,12 +161,9 @@ static void cross_check(const char *snapdir, bool have_db,
 	if (!em_wal_check_open_at(&res->wal, at, why, sizeof(why)))
 		em_report_corrupt(&res->report, WAL_NAME, EM_AT_FILE, 0,
 		                  "etcd cannot replay the WAL from index %llu "
-		                  "(%s %s): %s", (unsigned long long)at,
-		                  res->snap.loaded ? "the snapshot it loads," :
-		                  "no snapshot to load,",
-		                  res->snap.loaded ? res->snap.file : "so from "
-		                  "the start", why);
-	if (!res->snap.loaded || res->snap.index <= cindex) {
+		                  "(%s %s): %s", (unsigned long long)at, what,
+		                  file, why);
+	if (at == 0 || at <= cindex) {
 		if (!have_db || res->bolt.file_size == 0)
 			em_report_note(&res->report, DB_NAME, EM_AT_FILE, 0,
 			               "no db: etcd starts a new one and "
@@ -134,17 +171,18 @@ static void cross_check(const char *snapdir, bool have_db,
 		return;
 	}
 	snprintf(path, sizeof(path), "%s/%016llx.snap.db", snapdir,
-	         (unsigned long long)res->snap.index);
+	         (unsigned long long)at);
 	if (stat(path, &sb) == 0)
 		return;
 	em_report_corrupt(&res->report, have_db ? DB_NAME : SNAP_NAME,
 	                  EM_AT_FILE, 0,
-	                  "db consistent_index %llu is behind snapshot %s "
-	                  "(index %llu) and %016llx.snap.db is missing: etcd "
-	                  "fails with \"failed to find database snapshot "
-	                  "file\"", (unsigned long long)cindex, res->snap.file,
-	                  (unsigned long long)res->snap.index,
-	                  (unsigned long long)res->snap.index);
+	                  "db consistent_index %llu is behind the snapshot "
+	                  "etcd starts from (%s index %llu) and "
+	                  "%016llx.snap.db is missing: etcd fails with "
+	                  "\"failed to find database snapshot file\"",
+	                  (unsigned long long)cindex,
+	                  files ? res->snap.file : "the WAL's record,",
+	                  (unsigned long long)at, (unsigned long long)at);
 }
 
 struct paths {
@@ -210,6 +248,7 @@ static enum em_status check_member(const struct paths *p,
 	bool have_db = path_state(p->db, &sb) == 0;
 	enum em_status st;
 	size_t nws = 0;
+	bool files;
 	double t;
 
 	if (!have_wal && !have_db && !has_suffix_entry(p->snap, ".snap")) {
@@ -247,14 +286,15 @@ static enum em_status check_member(const struct paths *p,
 			return em_error_set(err, EM_ENOMEM, "out of memory");
 		nws = valid_walsnaps(&res->wal, ws);
 	}
+	files = etcd_reads_snap_files(&res->bolt);
 	t = now_seconds();
 	st = em_snap_check_dir(p->snap, SNAP_NAME, mode, ws, nws,
-	                       res->wal.decoded_all, &res->report, &res->snap,
-	                       err);
+	                       res->wal.decoded_all, files, &res->report,
+	                       &res->snap, err);
 	res->snap_seconds = now_seconds() - t;
 	if (st == EM_OK && res->wal.decoded_all &&
 	    res->report.verdict == EM_VERDICT_HEALTHY)
-		cross_check(p->snap, have_db, res);
+		cross_check(p->snap, have_db, files, ws, nws, res);
 	free(ws);
 	return st;
 }

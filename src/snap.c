@@ -48,6 +48,7 @@ struct snapdir {
 	const struct em_wal_snapshot *walsnaps;
 	size_t n_walsnaps;
 	bool have_wal;
+	bool etcd_reads;              /* false: 3.7+, which reads no .snap */
 	struct em_report *rep;
 	struct snapfile *files;       /* newest first */
 	size_t n;
@@ -338,7 +339,12 @@ static void judge_bad(struct snapdir *sd, size_t i, size_t sel,
 	enum em_locus locus = f->meta.at_offset ? EM_AT_OFFSET : EM_AT_FILE;
 	uint64_t at = f->meta.at_offset ? f->meta.offset : 0;
 
-	if (sel < sd->n)
+	if (!sd->etcd_reads)
+		em_report_note(sd->rep, rel, locus, at, "cannot be loaded "
+		               "(%s); the db's storage version says etcd 3.7 "
+		               "or later, which reads no .snap file at start: "
+		               "it does not need it", f->why);
+	else if (sel < sd->n)
 		em_report_note(sd->rep, rel, locus, at, "cannot be loaded "
 		               "(%s); etcd %s", f->why, i < sel ?
 		               "renames it .broken and loads an older one" :
@@ -396,7 +402,8 @@ static void judge(struct snapdir *sd, size_t sel, struct em_snap_info *info)
 			judge_ok(sd, i, rel);
 		}
 	}
-	if (sel == sd->n)
+	/* 3.7 and later start from the WAL's snapshot record, not a file. */
+	if (sel == sd->n || !sd->etcd_reads)
 		return;
 	info->loaded = true;
 	snprintf(info->file, sizeof(info->file), "%s", sd->files[sel].name);
@@ -499,7 +506,7 @@ enum em_status em_snap_check_dir(const char *dir, const char *name,
                                  enum em_check_mode mode,
                                  const struct em_wal_snapshot *walsnaps,
                                  size_t n_walsnaps, bool have_wal,
-                                 struct em_report *rep,
+                                 bool etcd_reads, struct em_report *rep,
                                  struct em_snap_info *info,
                                  struct em_error *err)
 {
@@ -518,6 +525,7 @@ enum em_status em_snap_check_dir(const char *dir, const char *name,
 	sd.walsnaps = walsnaps;
 	sd.n_walsnaps = walsnaps ? n_walsnaps : 0;
 	sd.have_wal = have_wal;
+	sd.etcd_reads = etcd_reads;
 	sd.rep = rep;
 	st = list_dir(&sd, err);
 	if (st == EM_OK)

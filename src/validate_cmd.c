@@ -138,6 +138,9 @@ static json_object *db_json(const struct em_bolt_info *b)
 	if (b->cluster_version[0])
 		json_object_object_add(o, "cluster_version",
 		        json_object_new_string(b->cluster_version));
+	if (b->storage_version[0])
+		json_object_object_add(o, "storage_version",
+		        json_object_new_string(b->storage_version));
 	return o;
 }
 

@@ -38,6 +38,10 @@ struct em_bolt_info {
 	bool has_key_bucket;
 	bool has_meta_bucket;
 	char cluster_version[32]; /* cluster/clusterVersion, "" if absent */
+	/* meta/storageVersion, "" if absent: etcd 3.6 and later write it
+	 * ("3.6.0") once the cluster version reaches 3.6, and refuse a db
+	 * whose storage version is newer than they are. */
+	char storage_version[32];
 };
 
 /*

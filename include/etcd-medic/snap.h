@@ -56,13 +56,16 @@ enum em_status em_snap_decode_buf(const uint8_t *buf, size_t len,
  * name it, e.g. "member/snap").  walsnaps are the snapshot records etcd
  * accepts from the WAL (already limited to the committed index); pass
  * have_wal false when the WAL could not be read, and then only the files'
- * own integrity is judged.  Returns EM_OK when the check ran.
+ * own integrity is judged.  etcd_reads false: the etcd that can open this
+ * data dir reads no .snap file at start (3.7 and later start from the WAL's
+ * last snapshot record), so a file that cannot be loaded is only a note.
+ * Returns EM_OK when the check ran.
  */
 enum em_status em_snap_check_dir(const char *dir, const char *name,
                                  enum em_check_mode mode,
                                  const struct em_wal_snapshot *walsnaps,
                                  size_t n_walsnaps, bool have_wal,
-                                 struct em_report *rep,
+                                 bool etcd_reads, struct em_report *rep,
                                  struct em_snap_info *info,
                                  struct em_error *err);
 

@@ -227,16 +227,23 @@ struct result {
 	struct em_snap_info info;
 };
 
-static void check(const char *dir, const struct em_wal_snapshot *ws,
-                  size_t n, bool have_wal, enum em_check_mode mode,
-                  struct result *r)
+static void check_reads(const char *dir, const struct em_wal_snapshot *ws,
+                        size_t n, bool have_wal, bool etcd_reads,
+                        enum em_check_mode mode, struct result *r)
 {
 	struct em_error err;
 
 	em_report_init(&r->rep);
 	ck_assert_int_eq(em_snap_check_dir(dir, "member/snap", mode, ws, n,
-	                                   have_wal, &r->rep, &r->info,
-	                                   &err), EM_OK);
+	                                   have_wal, etcd_reads, &r->rep,
+	                                   &r->info, &err), EM_OK);
+}
+
+static void check(const char *dir, const struct em_wal_snapshot *ws,
+                  size_t n, bool have_wal, enum em_check_mode mode,
+                  struct result *r)
+{
+	check_reads(dir, ws, n, have_wal, true, mode, r);
 }
 
 static bool has(const struct em_finding *f, size_t n, const char *s)
@@ -302,6 +309,29 @@ START_TEST(select_older)
 	ck_assert_uint_eq(r.info.index, 200);
 	ck_assert_uint_eq(r.info.n_bad, 1);
 	em_report_free(&r.rep);
+	tu_rmdir(d);
+	free(d);
+}
+END_TEST
+
+/* The same files for etcd 3.7 and later, which reads no .snap at start
+ * (it starts from the WAL's snapshot record): notes, nothing loaded. */
+START_TEST(unread_by_37)
+{
+	char *d = tu_tmpdir("test_snap");
+	struct result r;
+
+	put_snap(d, 2, 200, true);
+	put_snap(d, 3, 300, true);
+	for (int mode = 0; mode < 2; mode++) {
+		check_reads(d, walsnaps, NWS, true, false,
+		            (enum em_check_mode)mode, &r);
+		ck_assert_int_eq(r.rep.verdict, EM_VERDICT_HEALTHY);
+		ck_assert_uint_eq(r.rep.total_evidence, 0);
+		ck_assert(has(r.rep.notes, r.rep.n_notes, "reads no .snap"));
+		ck_assert(!r.info.loaded);
+		em_report_free(&r.rep);
+	}
 	tu_rmdir(d);
 	free(d);
 }
@@ -464,6 +494,7 @@ int main(void)
 	tcase_add_test(d, select_newest);
 	tcase_add_test(d, select_older);
 	tcase_add_test(d, select_none);
+	tcase_add_test(d, unread_by_37);
 	tcase_add_test(d, select_orphans);
 	tcase_add_test(d, no_wal);
 	tcase_add_test(d, empty_and_odd_files);
