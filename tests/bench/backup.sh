@@ -5,9 +5,10 @@
 # `etcdctl snapshot save` (gRPC), in the same run, with peak anonymous
 # memory (RssAnon, sampled every millisecond from /proc) of each.
 #
-# The db is the one tests/bench/validate.sh makes (build/bench-data/SIZE_MB,
-# over 1 GiB at the default 1100); this script makes it the same way when
-# it is missing.  etcd-medic is measured to a file:// store, without
+# The db is the one tests/bench/validate.sh makes with the same etcd
+# (build/bench-data/VERSION-SIZE_MB, over 1 GiB at the default 1100; the
+# default version of tests/etcd/versions, or EM_ETCD_VERSION); this script
+# makes it the same way when it is missing.  etcd-medic is measured to a file:// store, without
 # compression (the stream, decoding, SHA-256, the bbolt check, fsync and
 # the rename) and with zstd (level 3).  Median of RUNS runs (default 3).
 #
@@ -23,10 +24,10 @@ tests/lib/deps.sh test
 [[ -f build/build.ninja ]] || meson setup build >/dev/null
 ninja -C build src/etcd-medic >/dev/null
 medic=$top/build/src/etcd-medic
-data=$top/build/bench-data/$size_mb
 out=$top/build/bench-backup
 # shellcheck source=tests/lib/etcd.sh
 . tests/lib/etcd.sh
+data=$top/build/bench-data/$EM_ETCD_VERSION-$size_mb
 
 if [[ ! -s $data/member/snap/db ]]; then
 	rm -rf "$data"
@@ -82,7 +83,7 @@ tools=(curl etcdctl medic-none medic-zstd)
 run_one() {
 	case $1 in
 	curl) measure curl -sf -X POST -d '{}' -o "$out/raw.json" "$ep/v3/maintenance/snapshot" ;;
-	etcdctl) measure /usr/bin/etcdctl --endpoints "$ep" snapshot save "$out/etcdctl.db" ;;
+	etcdctl) measure "$ETCDCTL_BIN" --endpoints "$ep" snapshot save "$out/etcdctl.db" ;;
 	medic-none) measure "$medic" snapshot save --endpoints "$ep" --to "file://$out/store" --compression none ;;
 	medic-zstd) measure "$medic" snapshot save --endpoints "$ep" --to "file://$out/store" ;;
 	esac

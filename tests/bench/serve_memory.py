@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """serve_memory.py - the memory of `etcd-medic serve`, the sidecar.
 
-  tests/bench/serve_memory.py [--build build] [--big-data build/bench-data/1100]
+  tests/bench/serve_memory.py [--build build] [--big-data build/bench-data/VERSION-1100]
 
 Prints, for the sidecar process:
   - resident set (VmRSS) and anonymous memory (RssAnon) when idle beside a
@@ -113,8 +113,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", default=os.path.join(HERE, "..", "..", "build"))
-    ap.add_argument("--big-data", default=os.path.join(HERE, "..", "..", "build",
-                                                       "bench-data", "1100"))
+    ap.add_argument("--big-data", default=os.path.join(
+        HERE, "..", "..", "build", "bench-data", os.environ["EM_ETCD_VERSION"] + "-1100"))
     ap.add_argument("--mb", type=int, default=64)
     ap.add_argument("--work", default="/tmp/etcd-medic-bench-serve")
     args = ap.parse_args()

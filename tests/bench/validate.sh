@@ -7,8 +7,7 @@
 # of tests/etcd/versions (or of EM_ETCD_VERSION when set), from
 # tests/etcd/install.sh through tests/lib/etcd-env.sh.  It makes a real etcd
 # data dir of SIZE_MB (default 1100, so the db is over 1 GiB) with that
-# etcd, kept in build/bench-data for later runs (whichever version made
-# it); then
+# etcd, kept in build/bench-data/VERSION-SIZE_MB for later runs; then
 # for each tool it prints wall time and peak anonymous memory (RssAnon,
 # sampled every millisecond from /proc) and the ratios.  Cold runs drop the
 # page cache first (root only: `sync; echo 3 > /proc/sys/vm/drop_caches`).
@@ -29,7 +28,7 @@ medic=$top/build/src/etcd-medic
 . tests/lib/etcd-env.sh
 boltcheck=$EM_ETCD_REF_DIR/boltcheck
 
-data=$top/build/bench-data/$size_mb
+data=$top/build/bench-data/$EM_ETCD_VERSION-$size_mb
 db=$data/member/snap/db
 
 # fill ENDPOINT MB: writes MB of 1.5 KiB values with 128-put transactions
