@@ -8,6 +8,8 @@
 #                                             default|-" for each version
 #   install.sh pin                            rewrite etcd-SERIES.mod/.sum
 #                                             from the versions file
+#   install.sh etcdutl VERSION OUTDIR         etcdutl alone into OUTDIR (the
+#                                             image's restore tool)
 #
 # A version's dir holds etcd and etcdctl (for 3.4, links to Debian's
 # /usr/bin/etcd and /usr/bin/etcdctl), etcdutl (3.5 and later; 3.4 has
@@ -239,13 +241,29 @@ dir() {
 	echo "$d"
 }
 
+# etcdutl WANT OUTDIR: etcdutl alone, as pinned, into OUTDIR (the image's
+# restore tool: deploy/container/Containerfile); no cache.
+etcdutl_only() {
+	local line series version source def go
+	line=$(find_line "$1")
+	read -r series version source def <<<"$line"
+	[[ $source == go ]] || die "etcd $version is Debian's: it has no etcdutl"
+	check_pin "$series" "$version"
+	mkdir -p "$2"
+	go=$(gobin)
+	go_env
+	(cd "$here" && "$go" build -modfile="etcd-$series.mod" -trimpath \
+		-ldflags=-s -o "$(cd "$2" && pwd)/etcdutl" go.etcd.io/etcd/etcdutl/v3)
+}
+
 case ${1:-} in
 dir) dir "${2:-default}" ;;
+etcdutl) etcdutl_only "${2:?usage: $0 etcdutl VERSION OUTDIR}" "${3:?usage: $0 etcdutl VERSION OUTDIR}" ;;
 all) while read -r _ version _ _; do dir "$version" >/dev/null; done < <(list) ;;
 list) list ;;
 pin) pin ;;
 *)
-	echo "usage: $0 dir [SERIES|VERSION|default] | all | list | pin" >&2
+	echo "usage: $0 dir [SERIES|VERSION|default] | all | list | pin | etcdutl VERSION OUTDIR" >&2
 	exit 2
 	;;
 esac

@@ -31,27 +31,41 @@ mapfile -t lines < <(awk '
 	/\\$/ { sub(/\\$/, "", line); cont = 1; next }
 	{ cont = 0; if (line ~ /[^[:space:]]/) print line; line = "" }
 ' "$file")
-stage=0 workdir="" runs=0
+# The second stage builds etcdutl FROM golang:X-bookworm: its RUN lines run
+# in a copy of the context of their own, with this machine's Go, which must
+# be that X.
+gsrc=$work/src-etcdutl
+rm -rf "$gsrc"
+cp -a "$src" "$gsrc"
+stage=0 workdir="" runs=0 dir=$src
 for l in "${lines[@]}"; do
 	read -r instr rest <<<"$l"
 	case ${instr^^} in
 	FROM)
 		stage=$((stage + 1))
-		((stage == 1)) || break
-		[[ $rest == *debian:12* ]] || fail "the build stage is not Debian 12: $rest"
+		((stage <= 2)) || break
+		if ((stage == 1)); then
+			[[ $rest == *debian:12* ]] || fail "the build stage is not Debian 12: $rest"
+		else
+			[[ $rest =~ golang:([0-9.]+)-bookworm\ AS\ etcdutl ]] ||
+				fail "the second stage is not 'golang:X-bookworm AS etcdutl': $rest"
+			go version | grep -q "go${BASH_REMATCH[1]}" ||
+				fail "the etcdutl stage is Go ${BASH_REMATCH[1]}, this machine's is $(go version)"
+			dir=$gsrc workdir=""
+		fi
 		;;
 	WORKDIR) workdir=$rest ;;
-	COPY) [[ $rest == ". ." ]] || fail "the build stage copies only the context (COPY . .), not: $rest" ;;
+	COPY) [[ $rest == ". ." ]] || fail "a build stage copies only the context (COPY . .), not: $rest" ;;
 	RUN)
 		[[ $workdir == /src ]] || fail "WORKDIR must be /src before RUN"
 		echo "containerfile: RUN $rest"
-		(cd "$src" && /bin/sh -c "$rest") || fail "RUN failed: $rest"
+		(cd "$dir" && /bin/sh -c "$rest") || fail "RUN failed: $rest"
 		runs=$((runs + 1))
 		;;
-	*) fail "unexpected instruction in the build stage: $l" ;;
+	*) fail "unexpected instruction in a build stage: $l" ;;
 	esac
 done
-((runs >= 3)) || fail "only $runs RUN lines in the build stage"
+((runs >= 4)) || fail "only $runs RUN lines in the build stages"
 
 # What the runtime stage takes from the build stage.
 grep -q '^USER 65532:65532$' "$file" || fail "the image must run as 65532:65532"
@@ -61,6 +75,14 @@ while read -r from; do
 		[[ -e $src/${p#/src/} ]] || fail "COPY --from=build $p: not built"
 	done
 done < <(sed -n 's/^COPY --from=build \(.*\) [^ ]*$/\1/p' "$file")
+while read -r from; do
+	for p in $from; do
+		[[ -e $gsrc/${p#/src/} ]] || fail "COPY --from=etcdutl $p: not built"
+	done
+done < <(sed -n 's/^COPY --from=etcdutl \(.*\) [^ ]*$/\1/p' "$file")
+read -r _ default_version _ _ < <("$repo/tests/etcd/install.sh" list | awk '$4 == "default"')
+"$gsrc/out/etcdutl" version | grep -qx "etcdutl version: $default_version" ||
+	fail "the image's etcdutl is not $default_version: $("$gsrc/out/etcdutl" version | head -1)"
 out=$src/out/usr/local/bin
 "$out/etcd-medic" --version >/dev/null || fail "etcd-medic --version"
 "$out/etcd-medic-launch" --version >/dev/null || fail "etcd-medic-launch --version"
@@ -90,5 +112,5 @@ for heavy in libcurl4 libcurl3-gnutls libssl3 libssh2-1 libldap-2.5-0 librtmp1 l
 	! grep -qx "$heavy" "$src/out/runtime-packages" ||
 		fail "the image would install $heavy (etcd-medic links its library)"
 done
-echo "containerfile: build stage ok ($runs RUN lines): $(tr '\n' ' ' <"$src/out/runtime-packages")"
-rm -rf "$src"
+echo "containerfile: build stages ok ($runs RUN lines, etcdutl $default_version): $(tr '\n' ' ' <"$src/out/runtime-packages")"
+rm -rf "$src" "$gsrc"
