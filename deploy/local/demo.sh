@@ -25,5 +25,5 @@ build/src/etcd-medic --version
 echo "== etcd"
 # shellcheck source=../../tests/lib/etcd-env.sh
 . tests/lib/etcd-env.sh
-"$ETCD_BIN" --version | head -1
+"$EM_ETCD_BIN" --version | head -1
 exec python3 deploy/local/demo.py --build "$top/build" "$@"

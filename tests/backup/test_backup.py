@@ -58,9 +58,9 @@ from pods import Pods  # noqa: E402
 from scenario import Failed, b64, check, etcd_at_least, log, run  # noqa: E402,F401
 
 ARGS = None
-ETCD = os.environ["ETCD_BIN"]  # tests/lib/etcd-env.sh: the etcd under test
-ETCDCTL = os.environ["ETCDCTL_BIN"]
-ETCDUTL = os.environ.get("ETCDUTL_BIN", "")  # empty on 3.4
+ETCD = os.environ["EM_ETCD_BIN"]  # tests/lib/etcd-env.sh: the etcd under test
+ETCDCTL = os.environ["EM_ETCDCTL_BIN"]
+ETCDUTL = os.environ.get("EM_ETCDUTL_BIN", "")  # empty on 3.4
 S3_KEY, S3_SECRET = "S3RVER", "etcd-medic-test-secret"
 
 

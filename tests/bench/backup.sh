@@ -83,7 +83,7 @@ tools=(curl etcdctl medic-none medic-zstd)
 run_one() {
 	case $1 in
 	curl) measure curl -sf -X POST -d '{}' -o "$out/raw.json" "$ep/v3/maintenance/snapshot" ;;
-	etcdctl) measure "$ETCDCTL_BIN" --endpoints "$ep" snapshot save "$out/etcdctl.db" ;;
+	etcdctl) measure "$EM_ETCDCTL_BIN" --endpoints "$ep" snapshot save "$out/etcdctl.db" ;;
 	medic-none) measure "$medic" snapshot save --endpoints "$ep" --to "file://$out/store" --compression none ;;
 	medic-zstd) measure "$medic" snapshot save --endpoints "$ep" --to "file://$out/store" ;;
 	esac

@@ -33,7 +33,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "heal"))
 from cluster import Cluster  # noqa: E402
 
-ETCDCTL = os.environ["ETCDCTL_BIN"]  # the etcd under test (cluster imports etcdenv)
+ETCDCTL = os.environ["EM_ETCDCTL_BIN"]  # the etcd under test (cluster imports etcdenv)
 
 
 def etcdctl(c, *args):

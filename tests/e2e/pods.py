@@ -27,7 +27,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "heal"))
 from cluster import Cluster, free_ports  # noqa: E402,F401
 
-ETCD = os.environ["ETCD_BIN"]  # tests/lib/etcd-env.sh: the etcd under test
+ETCD = os.environ["EM_ETCD_BIN"]  # tests/lib/etcd-env.sh: the etcd under test
 
 
 def find_binary(build, name):

@@ -2,7 +2,7 @@
 # run.sh BUILD_ROOT WORK_DIR - the end-to-end scenarios (test_e2e.py).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# The etcd of the version under test (ETCD_BIN, ETCDCTL_BIN, ...).
+# The etcd of the version under test (EM_ETCD_BIN, EM_ETCDCTL_BIN, ...).
 # shellcheck source=../lib/etcd-env.sh
 . "$here/../lib/etcd-env.sh"
 args=(--build "$1" --work "$2/work")

@@ -17,7 +17,7 @@ root=${2:-$(cd "$(dirname "$0")/../.." && pwd)}
 # shellcheck source=../lib/etcd.sh
 . "$root/tests/lib/etcd.sh"
 export GW_ETCD_VERSION=$EM_ETCD_VERSION
-echo "gateway tests on etcd $EM_ETCD_VERSION ($ETCD_BIN)"
+echo "gateway tests on etcd $EM_ETCD_VERSION ($EM_ETCD_BIN)"
 
 work=$(mktemp -d /tmp/etcd-medic-gateway.XXXXXX)
 failed=()

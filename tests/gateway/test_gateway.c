@@ -1250,6 +1250,38 @@ START_TEST(t_auth_permission)
 }
 END_TEST
 
+/*
+ * What a user without the root role may ask under auth, which the watch of
+ * a sidecar configured with such a user relies on: status, alarms and the
+ * member list, on every version of the matrix (3.5.28-3.5.31 and
+ * 3.6.0-3.6.11 wanted root for status; 3.5.32 and 3.6.12 relaxed it);
+ * HashKV (and the snapshot, t_auth_snapshot) want root everywhere.
+ */
+START_TEST(t_auth_non_admin)
+{
+	struct em_gw *gw = auth_client("app", "app");
+	struct em_gw_status st;
+	struct em_gw_alarm *alarms = NULL;
+	struct em_member_list ml;
+	struct em_error err;
+	uint32_t hash;
+	int64_t compact;
+	size_t n;
+
+	ASSERT_OK(em_gw_status(gw, tls_endpoint(), &st, &err), err);
+	ck_assert_uint_ne(st.leader, 0);
+	ASSERT_OK(em_gw_alarm_list(gw, &alarms, &n, &err), err);
+	free(alarms);
+	ASSERT_OK(em_gw_member_list(gw, NULL, &ml, &err), err);
+	ck_assert_uint_eq(ml.n, 1);
+	em_member_list_free(&ml);
+	if (etcd_at_least(3, 5, 10))
+		ASSERT_KIND(em_gw_hashkv(gw, tls_endpoint(), 0, &hash, &compact,
+		                         NULL, &err), err, EM_GW_PERMISSION);
+	em_gw_free(gw);
+}
+END_TEST
+
 /* A snapshot needs root: the token goes in gRPC's metadata, a refusal
  * comes in its trailers, an expired token is renewed as for the gateway. */
 START_TEST(t_auth_snapshot)
@@ -1364,6 +1396,7 @@ static void auth_phase(TCase *tc)
 	tcase_add_test(tc, t_auth_wrong_password);
 	tcase_add_test(tc, t_auth_no_user);
 	tcase_add_test(tc, t_auth_permission);
+	tcase_add_test(tc, t_auth_non_admin);
 	tcase_add_test(tc, t_auth_token_renewal);
 	tcase_add_test(tc, t_auth_snapshot);
 }

@@ -25,9 +25,9 @@ import urllib.request
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from breakdb import break_key_root  # noqa: E402
 from scenario import gw_error  # noqa: E402
-import etcdenv  # noqa: E402,F401  (ETCD_BIN and the rest, when run by hand)
+import etcdenv  # noqa: E402,F401  (EM_ETCD_BIN and the rest, when run by hand)
 
-ETCD = os.environ["ETCD_BIN"]  # tests/lib/etcd-env.sh: the etcd under test
+ETCD = os.environ["EM_ETCD_BIN"]  # tests/lib/etcd-env.sh: the etcd under test
 
 
 def free_ports(n):

@@ -81,9 +81,9 @@ YAML
 # start_stop CONFIG LOG: etcd from CONFIG until it answers, a write, a stop.
 start_stop() {
 	local i pid
-	"$ETCD_BIN" --config-file "$1" >"$2" 2>&1 &
+	"$EM_ETCD_BIN" --config-file "$1" >"$2" 2>&1 &
 	pid=$!
-	etcd_track "$pid" "$ETCD_BIN"
+	etcd_track "$pid" "$EM_ETCD_BIN"
 	for ((i = 0; i < 200; i++)); do
 		etcd_healthy "$CFG_URL" && break
 		etcd__alive "$pid" || { tail -n 20 "$2" >&2; fail "etcd exited on the chart's config"; }
@@ -91,7 +91,7 @@ start_stop() {
 	done
 	etcd_healthy "$CFG_URL" || { tail -n 20 "$2" >&2; fail "etcd not healthy on the chart's config"; }
 	curl -sS --max-time 5 -X POST "$CFG_URL/v3/kv/put" -d '{"key":"Y2Zn","value":"MQ=="}' >/dev/null
-	etcd__terminate "$pid" "$ETCD_BIN" 15
+	etcd__terminate "$pid" "$EM_ETCD_BIN" 15
 }
 
 compact=true

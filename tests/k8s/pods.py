@@ -42,9 +42,9 @@ sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 from scenario import Failed, check, log, run  # noqa: E402
-import etcdenv  # noqa: E402,F401  (ETCD_BIN and the rest, when run by hand)
+import etcdenv  # noqa: E402,F401  (EM_ETCD_BIN and the rest, when run by hand)
 
-ETCD = os.environ["ETCD_BIN"]  # tests/lib/etcd-env.sh: the etcd under test
+ETCD = os.environ["EM_ETCD_BIN"]  # tests/lib/etcd-env.sh: the etcd under test
 
 
 def sh(*cmd, **kw):

@@ -10,7 +10,7 @@
 # from kubernetes-models and its cert-manager and prometheus-operator kin.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# The etcd of the version under test (ETCD_BIN, ETCDCTL_BIN, ...).
+# The etcd of the version under test (EM_ETCD_BIN, EM_ETCDCTL_BIN, ...).
 # shellcheck source=../lib/etcd-env.sh
 . "$here/../lib/etcd-env.sh"
 repo=$(cd "$here/../.." && pwd)

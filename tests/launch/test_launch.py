@@ -672,7 +672,7 @@ def main():
     ap.add_argument("--medic", required=True)
     ap.add_argument("--launch", required=True)
     ap.add_argument("--work", required=True)
-    ap.add_argument("--etcd", default=os.environ["ETCD_BIN"])  # tests/lib/etcd-env.sh
+    ap.add_argument("--etcd", default=os.environ["EM_ETCD_BIN"])  # tests/lib/etcd-env.sh
     ap.add_argument("--sanitize", default="none")
     ap.add_argument("--only", default="")
     ARGS = ap.parse_args()

@@ -172,7 +172,7 @@ etcd_start() {
 		ETCD_CLIENT_URL=http://127.0.0.1:$cport
 		ETCD_PEER_URL=http://127.0.0.1:$pport
 		echo "=== etcd_start $(date +%T) try $try: $*" >>"$ETCD_LOG"
-		"$ETCD_BIN" --name fixture --data-dir "$dir" \
+		"$EM_ETCD_BIN" --name fixture --data-dir "$dir" \
 			--listen-client-urls "$ETCD_CLIENT_URL" --advertise-client-urls "$ETCD_CLIENT_URL" \
 			--listen-peer-urls "$ETCD_PEER_URL" --initial-advertise-peer-urls "$ETCD_PEER_URL" \
 			--initial-cluster "fixture=$ETCD_PEER_URL" --initial-cluster-token "etcd-medic-$$" \
@@ -224,7 +224,7 @@ etcd_kill9() {
 
 # etcdctl_ ARGS...: etcdctl (API v3) against the current etcd.
 etcdctl_() {
-	ETCDCTL_API=3 "$ETCDCTL_BIN" --endpoints "$ETCD_CLIENT_URL" --command-timeout=20s "$@"
+	ETCDCTL_API=3 "$EM_ETCDCTL_BIN" --endpoints "$ETCD_CLIENT_URL" --command-timeout=20s "$@"
 }
 
 # etcd_load ARGS...: tests/lib/etcdload.py against the current etcd.
@@ -332,7 +332,7 @@ etcd_member_launch() {
 	mkdir -p "$dir"
 	dir=$(cd "$dir" && pwd)
 	echo "=== etcd_member_launch $(date +%T) $name: $*" >>"${dir%/}.etcd.log"
-	"$ETCD_BIN" --name "$name" --data-dir "$dir" \
+	"$EM_ETCD_BIN" --name "$name" --data-dir "$dir" \
 		--listen-client-urls "$curl" --advertise-client-urls "$curl" \
 		--listen-peer-urls "$purl" --initial-advertise-peer-urls "$purl" \
 		--initial-cluster "$initial" --initial-cluster-state "$state" \

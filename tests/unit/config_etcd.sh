@@ -59,7 +59,7 @@ YAML
 	EM_CONFIG_TEST_NAME=medic-$$ "$render" "$tmp/etcd.yaml" \
 		"medic-$$=http://127.0.0.1:$pport" new >"$tmp/rendered.yaml" ||
 		fail "config_render failed"
-	"$ETCD_BIN" --config-file "$tmp/rendered.yaml" >>"$tmp/etcd.log" 2>&1 &
+	"$EM_ETCD_BIN" --config-file "$tmp/rendered.yaml" >>"$tmp/etcd.log" 2>&1 &
 	ETCD_PID=$!
 	ETCD_DATA_DIR=$tmp/rendered.yaml   # what etcd_stop checks in its cmdline
 	etcd_track "$ETCD_PID" "$tmp/rendered.yaml"

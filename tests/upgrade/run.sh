@@ -13,7 +13,7 @@ if [[ -z ${from_series:-} || -z ${to_series:-} ]]; then
 fi
 FROM=$("$install" dir "$from_series")
 TO=$("$install" dir "$to_series")
-# The version under test is the one upgraded to (ETCD_BIN, PATH, ...); the
+# The version under test is the one upgraded to (EM_ETCD_BIN, PATH, ...); the
 # scenarios give the members of the old version FROM's etcd themselves.
 EM_ETCD_DIR=$TO
 # shellcheck source=../lib/etcd-env.sh
