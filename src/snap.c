@@ -9,6 +9,9 @@
  * committed snapshot record wins, and a file that fails to load is renamed
  * .broken and skipped.  So a broken file is evidence only when etcd would
  * find no snapshot the WAL refers to.
+ *
+ * The snapshot etcd loads also carries the v2 store, and etcd 3.6 refuses to
+ * start when it holds anything besides membership (em_snap_v2_custom).
  */
 #include "etcd-medic/snap.h"
 
@@ -21,6 +24,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <json-c/json.h>
 
 #include "etcd-medic/crc32c.h"
 #include "etcd-medic/protowire.h"
@@ -40,6 +45,7 @@ struct snapfile {
 	enum sf_state state;
 	struct em_snap_meta meta;
 	char *why;      /* SF_BAD: what is wrong */
+	char *v2;       /* SF_OK: custom v2 content found, where; else NULL */
 };
 
 struct snapdir {
@@ -94,8 +100,9 @@ static int decode_metadata(const uint8_t *p, size_t len,
 	return 0;
 }
 
-/* raftpb.Snapshot{data = 1, metadata = 2}. *bad is relative to p. */
-static int decode_raft_snapshot(const uint8_t *p, size_t len,
+/* raftpb.Snapshot{data = 1, metadata = 2}, at offset base of the file.
+ * *bad is relative to p. */
+static int decode_raft_snapshot(const uint8_t *p, size_t len, size_t base,
                                 struct em_snap_meta *meta, size_t *bad)
 {
 	struct em_pb_reader r;
@@ -118,6 +125,7 @@ static int decode_raft_snapshot(const uint8_t *p, size_t len,
 		}
 		if (f.number == 1) {
 			meta->data_len = f.len;
+			meta->data_off = base + (size_t)(f.bytes - p);
 		} else if (decode_metadata(f.bytes, f.len, meta, &inner) != 0) {
 			*bad = (size_t)(f.bytes - p) + inner;
 			return -1;
@@ -151,10 +159,91 @@ enum em_status em_snap_decode_buf(const uint8_t *buf, size_t len,
 	if (crc != meta->crc)
 		return em_error_set(err, EM_EFORMAT, "crc mismatch: stored "
 		                    "0x%08x, computed 0x%08x", meta->crc, crc);
-	if (decode_raft_snapshot(m.bytes[2], m.len[2], meta, &bad) != 0)
+	if (decode_raft_snapshot(m.bytes[2], m.len[2],
+	                         (size_t)(m.bytes[2] - buf), meta, &bad) != 0)
 		return bad_at(meta, err, (size_t)(m.bytes[2] - buf) + bad,
 		              "raftpb.Snapshot");
 	return EM_OK;
+}
+
+/* ---- the v2 store ---------------------------------------------------- */
+
+/* A v2 store node's children, without the hidden ones ("_" names), as
+ * etcd's Get lists them; n counts them, first is one of them. */
+static size_t v2_children(json_object *node, const char **first)
+{
+	json_object *ch;
+	size_t n = 0;
+
+	*first = NULL;
+	if (!json_object_object_get_ex(node, "Children", &ch) ||
+	    !json_object_is_type(ch, json_type_object))
+		return 0;
+	json_object_object_foreach(ch, name, child) {
+		(void)child;
+		if (name[0] == '_')
+			continue;
+		if (n++ == 0)
+			*first = name;
+	}
+	return n;
+}
+
+/*
+ * Does the v2 store image (the JSON of a .snap's data) hold anything but
+ * membership (snap.h)?  etcd 3.6 refuses to start on it: bootstrap.go recoverSnapshot
+ * -> storage.AssertNoV2StoreContent at --v2-deprecation=write-only, the only
+ * stage 3.6 allows; 3.5 only warns.  The rule is membership.IsMetaStoreOnly:
+ * under the root, /0 (membership) is allowed, /2 (v2 auth) when none of its
+ * children has children, any other node only without children.  Says where
+ * into what; false too when the image does not parse (no guess).
+ */
+bool em_snap_v2_custom(const uint8_t *p, size_t n, char *what, size_t size)
+{
+	json_tokener *tok = json_tokener_new_ex(1024);
+	json_object *o = NULL, *root, *ch;
+	bool custom = false;
+
+	if (tok == NULL || n > INT32_MAX)
+		goto out;
+	o = json_tokener_parse_ex(tok, (const char *)p, (int)n);
+	if (o == NULL || !json_object_object_get_ex(o, "Root", &root) ||
+	    !json_object_object_get_ex(root, "Children", &ch) ||
+	    !json_object_is_type(ch, json_type_object))
+		goto out;
+	json_object_object_foreach(ch, name, node) {
+		const char *first;
+		size_t k;
+
+		if (name[0] == '_' || strcmp(name, "0") == 0)
+			continue;
+		if (strcmp(name, "2") == 0) {
+			json_object *auth;
+			json_object_object_get_ex(node, "Children", &auth);
+			if (!json_object_is_type(auth, json_type_object))
+				continue;
+			json_object_object_foreach(auth, sub, subnode) {
+				if (v2_children(subnode, &first) > 0) {
+					snprintf(what, size, "/2/%s/%s", sub,
+					         first);
+					custom = true;
+					goto out;
+				}
+			}
+			continue;
+		}
+		if ((k = v2_children(node, &first)) > 0) {
+			snprintf(what, size, "/%s/%s%s", name, first,
+			         k > 1 ? " and more" : "");
+			custom = true;
+			goto out;
+		}
+	}
+out:
+	json_object_put(o);
+	if (tok != NULL)
+		json_tokener_free(tok);
+	return custom;
 }
 
 /* ---- files ------------------------------------------------------------ */
@@ -231,10 +320,18 @@ static enum em_status load(struct snapdir *sd, struct snapfile *f,
 	st = read_all(fd, (uint64_t)sb.st_size, &buf, &len, err);
 	if (st != EM_OK)
 		goto out;
-	if (em_snap_decode_buf(buf, len, &f->meta, &derr) == EM_OK)
+	if (em_snap_decode_buf(buf, len, &f->meta, &derr) == EM_OK) {
+		char where[200];
+
 		f->state = SF_OK;
-	else
+		if (sd->etcd_reads &&
+		    em_snap_v2_custom(buf + f->meta.data_off,
+		                      f->meta.data_len, where, sizeof(where)) &&
+		    (f->v2 = strdup(where)) == NULL)
+			st = em_error_set(err, EM_ENOMEM, "out of memory");
+	} else {
 		st = set_bad(f, derr.msg, err);
+	}
 out:
 	if (fd >= 0)
 		close(fd);
@@ -406,6 +503,16 @@ static void judge(struct snapdir *sd, size_t sel, struct em_snap_info *info)
 	if (sel == sd->n || !sd->etcd_reads)
 		return;
 	info->loaded = true;
+	if (sd->files[sel].v2 != NULL) {
+		info->v2_custom = true;
+		join(rel, sizeof(rel), sd->name, sd->files[sel].name);
+		em_report_note(sd->rep, rel, EM_AT_FILE, 0, "its v2 store holds "
+		               "data besides membership (%s): etcd 3.6 refuses "
+		               "to start on it (\"detected disallowed custom "
+		               "content in v2store\"), 3.5 only warns; remove it "
+		               "with etcd 3.5 before upgrading",
+		               sd->files[sel].v2);
+	}
 	snprintf(info->file, sizeof(info->file), "%s", sd->files[sel].name);
 	info->term = sd->files[sel].meta.term;
 	info->index = sd->files[sel].meta.index;
@@ -498,6 +605,7 @@ static void snapdir_free(struct snapdir *sd)
 	for (i = 0; i < sd->n; i++) {
 		free(sd->files[i].name);
 		free(sd->files[i].why);
+		free(sd->files[i].v2);
 	}
 	free(sd->files);
 }

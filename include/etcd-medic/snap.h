@@ -26,6 +26,7 @@ struct em_snap_meta {
 	uint64_t index;
 	uint32_t crc;
 	uint64_t data_len;   /* bytes of the v2 store image */
+	uint64_t data_off;   /* where it starts in the file */
 	/* On EM_EFORMAT: where in the file the damage is, if it has a place. */
 	bool at_offset;
 	uint64_t offset;
@@ -35,6 +36,7 @@ struct em_snap_info {
 	size_t n_files;      /* .snap files found */
 	size_t n_bad;        /* of which could not be loaded */
 	bool loaded;         /* etcd would load one */
+	bool v2_custom;      /* whose v2 store holds more than membership */
 	char file[64];       /* that one's name */
 	uint64_t term;
 	uint64_t index;
@@ -48,6 +50,14 @@ struct em_snap_info {
 enum em_status em_snap_decode_buf(const uint8_t *buf, size_t len,
                                   struct em_snap_meta *meta,
                                   struct em_error *err);
+
+/*
+ * True when the v2 store image p[0..n) (a .snap's data: the store's JSON)
+ * holds anything besides membership, which etcd 3.6 refuses to start on
+ * (membership.IsMetaStoreOnly); what says where (e.g. "/1/app").  False
+ * too when the image does not parse.
+ */
+bool em_snap_v2_custom(const uint8_t *p, size_t n, char *what, size_t size);
 
 /*
  * Initialises *info (nothing to free).

@@ -27,12 +27,15 @@ Scenarios:
             single TO member started on it: every key, value, create and mod
             revision, version and lease equal to what the FROM cluster
             served at the snapshot's revision
+  v2content a FROM member with a key in its v2 store: validate notes that
+            TO refuses it; FROM starts on it, TO refuses it
 """
 
 import argparse
 import json
 import os
 import shutil
+import subprocess
 import sys
 import time
 import urllib.request
@@ -274,7 +277,65 @@ def sc_snapshot():
         c.close()
 
 
-SCENARIOS = {"rolling": sc_rolling, "snapshot": sc_snapshot}
+def sc_v2content():
+    """A FROM member whose v2 store holds a key of its own (written through
+    the v2 API, which 3.5 serves with enable-v2): `validate` calls the data
+    dir healthy and notes that TO refuses it; FROM starts on it, TO does
+    not, as the note says."""
+    work = os.path.join(ARGS.work, "v2content")
+    shutil.rmtree(work, ignore_errors=True)
+    c = Cluster(1, work, ARGS.medic, snapshot_count=20)
+    m = c.members[0]
+    m.etcd = FROM.etcd
+    with open(m.etcd_config, "a") as f:
+        f.write("enable-v2: true\n")
+    try:
+        c.start_all()
+        req = urllib.request.Request(m.client_url + "/v2/keys/app/config", b"value=v2-data",
+                                     method="PUT")
+        req.add_header("Content-Type", "application/x-www-form-urlencoded")
+        with urllib.request.urlopen(req, timeout=5) as r:
+            check(r.status in (200, 201), "v2 put: HTTP %d" % r.status)
+        for i in range(60):   # past snapshot-count: a .snap holding it
+            c.any_call("/v3/kv/put", {"key": b64("/v3/%d" % i), "value": b64("x")})
+        m.stop()
+        p = test_backup.medic("validate", "--data-dir", m.data_dir, "--json")
+        doc = json.loads(p.stdout)
+        notes = [n.get("reason", "") for n in doc.get("notes", [])]
+        check(p.returncode == 0 and doc["verdict"] == "healthy",
+              "validate: %s %s" % (p.returncode, p.stdout[-800:]))
+        check(any("etcd 3.6 refuses" in n and "/1/app" in n for n in notes),
+              "no note of the v2 content: %s" % notes)
+        # TO refuses, on a copy; FROM starts on the original.
+        copy = m.data_dir + ".to"
+        shutil.copytree(m.data_dir, copy)
+        to_log = os.path.join(work, "to.log")
+        with open(m.etcd_config) as f:
+            cfg = f.read().replace(m.data_dir + "\n", copy + "\n")
+        to_cfg = os.path.join(work, "to.yaml")
+        with open(to_cfg, "w") as f:
+            f.write(cfg)
+        with open(to_log, "wb") as lf:
+            proc = subprocess.Popen([TO.etcd, "--config-file", to_cfg], stdout=lf, stderr=lf)
+        try:
+            rc = proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            rc = None
+        with open(to_log, errors="replace") as f:
+            text = f.read()
+        check(rc not in (None, 0) and "detected disallowed custom content in v2store" in text,
+              "etcd %s on v2 content: exit %s, log %s" % (TO.version, rc, text[-1500:]))
+        m.start()
+        c.wait_healthy([m], timeout=30)
+        log("  v2 key /app/config: validate notes it, etcd %s starts, etcd %s refuses (exit %s)"
+            % (FROM.version, TO.version, rc))
+    finally:
+        c.close()
+
+
+SCENARIOS = {"rolling": sc_rolling, "snapshot": sc_snapshot, "v2content": sc_v2content}
 
 
 def main():
