@@ -244,16 +244,17 @@ dir() {
 # etcdutl WANT OUTDIR: etcdutl alone, as pinned, into OUTDIR (the image's
 # restore tool: deploy/container/Containerfile); no cache.
 etcdutl_only() {
-	local line series version source def go
+	local line series version source def go out
 	line=$(find_line "$1")
 	read -r series version source def <<<"$line"
 	[[ $source == go ]] || die "etcd $version is Debian's: it has no etcdutl"
 	check_pin "$series" "$version"
 	mkdir -p "$2"
+	out=$(cd "$2" && pwd)
 	go=$(gobin)
 	go_env
 	(cd "$here" && "$go" build -modfile="etcd-$series.mod" -trimpath \
-		-ldflags=-s -o "$(cd "$2" && pwd)/etcdutl" go.etcd.io/etcd/etcdutl/v3)
+		-ldflags=-s -o "$out/etcdutl" go.etcd.io/etcd/etcdutl/v3)
 }
 
 case ${1:-} in
